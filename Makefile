@@ -1,0 +1,30 @@
+# The two commands of the quickstart are `make demo` and `make test`; both set up first.
+VENV := .venv
+BIN := $(VENV)/bin
+LINTED := src tests jobs dags benchmarks scripts
+
+.PHONY: setup test lint demo lock clean
+
+setup:
+	@bash scripts/setup.sh
+
+lint: setup
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest
+
+demo: setup
+	$(BIN)/featurelake demo --conf conf/local.yaml
+
+# Re-resolve pyproject's ranges into a scratch venv and pin the result in constraints.txt.
+lock:
+	rm -rf .featurelake/lock-venv && python3.11 -m venv .featurelake/lock-venv
+	.featurelake/lock-venv/bin/pip install -q -e '.[dev]'
+	{ head -2 constraints.txt; .featurelake/lock-venv/bin/pip freeze --exclude-editable | grep -iv '^featurelake'; } > constraints.new
+	mv constraints.new constraints.txt
+
+clean:
+	rm -rf lake .featurelake/redis test-output

@@ -1,0 +1,1 @@
+"""The `featurelake` command line: the only place errors become messages and exit codes."""

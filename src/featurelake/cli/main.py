@@ -1,0 +1,114 @@
+"""Entry point of the `featurelake` console script.
+
+Exit codes: 0 ok, 1 invalid input or a failed check (a typed FeaturelakeError),
+2 usage error (unknown command or option).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from featurelake import __version__
+from featurelake.config import describe_config, load_config
+from featurelake.errors import FeaturelakeError
+
+app = typer.Typer(
+    name="featurelake",
+    help="A feature store for Spark shops: YAML specs -> Delta -> training sets and Redis.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err_console = Console(stderr=True)
+out = Console()
+
+ConfOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--conf", help="Environment config (default: $FEATURELAKE_CONF or conf/local.yaml)."
+    ),
+]
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        out.print(f"featurelake {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version_callback, is_eager=True, help="Print the version."
+        ),
+    ] = False,
+) -> None:
+    """featurelake: declare features in YAML, compute them with Spark, serve them from Redis."""
+
+
+@app.command("config")
+def config_cmd(conf: ConfOption = None) -> None:
+    """Show the resolved configuration (secrets redacted)."""
+    out.print_json(json.dumps(describe_config(load_config(conf))))
+
+
+@app.command("redis")
+def redis_cmd(
+    conf: ConfOption = None,
+    stop: Annotated[bool, typer.Option("--stop", help="Stop the embedded redis-server.")] = False,
+) -> None:
+    """Make sure the configured Redis answers (starting the embedded one if configured)."""
+    from featurelake.online.redis_server import embedded_server_for, ensure_redis
+
+    config = load_config(conf)
+    if stop:
+        embedded_server_for(config).stop()
+        out.print("embedded redis-server stopped")
+        return
+    client = ensure_redis(config, say=out.print)
+    out.print(
+        f"redis at {config.redis.redacted_url()} answers (version {client.info()['redis_version']})"
+    )
+
+
+@app.command("setup-jars")
+def setup_jars_cmd(conf: ConfOption = None) -> None:
+    """Fetch Delta's jars from Maven Central once and write spark-defaults for spark-submit."""
+    from featurelake.spark.jars import fetch_delta_jars
+    from featurelake.spark.session import install_spark_defaults
+
+    config = load_config(conf)
+    jars = fetch_delta_jars(config.spark.jars_dir)
+    target = install_spark_defaults(config)
+    out.print(
+        f"{len(jars)} Delta jars in {config.spark.jars_dir}; spark-submit defaults in {target}"
+    )
+
+
+@app.command("demo")
+def demo_cmd(conf: ConfOption = None) -> None:
+    """Run the main job end to end on the configured environment."""
+    from featurelake.demo import run_demo
+
+    run_demo(load_config(conf), say=out.print)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; typer reports usage errors itself (exit 2)."""
+    try:
+        app(args=argv, prog_name="featurelake")
+    except FeaturelakeError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":
+    main()

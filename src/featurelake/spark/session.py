@@ -1,0 +1,86 @@
+"""The one place SparkSessions are built, in-process and under spark-submit."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from featurelake.config import FeaturelakeConfig
+from featurelake.spark.jars import delta_jars, spark_home
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+DEFAULTS_FILE = "spark-defaults.conf"
+
+
+def spark_settings(conf: FeaturelakeConfig) -> dict[str, str]:
+    """Every Spark setting featurelake relies on, conf/ settings last (they win)."""
+    jars = ",".join(str(j) for j in delta_jars(conf.spark.jars_dir))
+    settings = {
+        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.jars": jars,
+        "spark.pyspark.python": sys.executable,
+        "spark.pyspark.driver.python": sys.executable,
+    }
+    settings.update(conf.spark.settings)
+    return settings
+
+
+def _prepare_environment(master: str) -> None:
+    # Python workers must run this interpreter, or venv imports fail inside executors.
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    if master.startswith("local"):
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+
+
+def build_spark_session(
+    conf: FeaturelakeConfig,
+    app_name: str | None = None,
+    extra: Mapping[str, str] | None = None,
+) -> SparkSession:
+    """A SparkSession with Delta, UTC and conf/ settings (reuses a running one)."""
+    from pyspark.sql import SparkSession
+
+    _prepare_environment(conf.spark.master)
+    builder = SparkSession.builder.appName(app_name or conf.spark.app_name)
+    # Under spark-submit the JVM already runs (PythonRunner sets the gateway port): the
+    # master given on its command line wins over conf/.
+    if "PYSPARK_GATEWAY_PORT" not in os.environ:
+        builder = builder.master(conf.spark.master)
+    for key, value in {**spark_settings(conf), **(extra or {})}.items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()
+
+
+def spark_submit_command(
+    conf: FeaturelakeConfig, job: Path | str, args: list[str], spark_submit: str | None = None
+) -> list[str]:
+    """The full spark-submit command line for a job, with the same settings."""
+    binary = spark_submit or str(Path(sys.executable).parent / "spark-submit")
+    settings = spark_settings(conf)
+    command = [binary, "--master", conf.spark.master, "--jars", settings.pop("spark.jars")]
+    for key, value in settings.items():
+        command += ["--conf", f"{key}={value}"]
+    return [*command, str(job), *args]
+
+
+def render_spark_defaults(conf: FeaturelakeConfig) -> str:
+    lines = ["# Written by featurelake setup: Delta, UTC and this venv's python for spark-submit."]
+    lines += [f"{key} {value}" for key, value in spark_settings(conf).items()]
+    return "\n".join(lines) + "\n"
+
+
+def install_spark_defaults(conf: FeaturelakeConfig) -> Path:
+    """Write spark-defaults.conf into SPARK_HOME/conf so a plain `spark-submit` of a job
+    gets the Delta jars and settings before its JVM starts."""
+    target = spark_home() / "conf" / DEFAULTS_FILE
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(render_spark_defaults(conf))
+    return target

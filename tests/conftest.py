@@ -1,0 +1,94 @@
+"""Shared fixtures: one SparkSession and one real redis-server per test session."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from featurelake.config import FeaturelakeConfig, load_config
+from featurelake.online.redis_server import RedisServer, free_port, start_redis_server
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+
+os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def output_dir() -> Path:
+    """Artifacts a person may want to look at after the run (screenshots, reports)."""
+    path = REPO_ROOT / "test-output"
+    path.mkdir(exist_ok=True)
+    return path
+
+
+def write_test_conf(directory: Path, redis_url: str, lake_root: Path) -> Path:
+    conf_dir = directory / "conf"
+    conf_dir.mkdir(parents=True, exist_ok=True)
+    path = conf_dir / "test.yaml"
+    path.write_text(
+        f"""project: fltest
+lake_root: {lake_root}
+state_dir: {directory / "state"}
+spark:
+  master: local[2]
+  jars_dir: {REPO_ROOT / ".featurelake" / "jars"}
+  settings:
+    spark.sql.shuffle.partitions: "2"
+    spark.default.parallelism: "2"
+    spark.ui.enabled: "false"
+    spark.ui.showConsoleProgress: "false"
+    spark.driver.memory: 2g
+redis:
+  url: {redis_url}
+  embedded: false
+"""
+    )
+    return path
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A real redis-server on a free loopback port, for the whole test session."""
+    server = start_redis_server(tmp_path_factory.mktemp("redis"), port=free_port())
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def redis_client(redis_server: RedisServer) -> Iterator[redis.Redis]:
+    client = redis.Redis(host=redis_server.host, port=redis_server.port)
+    client.flushdb()
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def test_conf_path(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer) -> Path:
+    base = tmp_path_factory.mktemp("project")
+    return write_test_conf(base, redis_server.url, base / "lake")
+
+
+@pytest.fixture(scope="session")
+def test_conf(test_conf_path: Path) -> FeaturelakeConfig:
+    return load_config(test_conf_path, env={})
+
+
+@pytest.fixture(scope="session")
+def spark(test_conf: FeaturelakeConfig):  # type: ignore[no-untyped-def]
+    from featurelake.spark.session import build_spark_session
+
+    session = build_spark_session(test_conf, app_name="featurelake-tests")
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()

@@ -1,0 +1,65 @@
+"""Every `featurelake ...` command shown in README and docs/ runs, as a user would type it."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+_BLOCK = re.compile(r"```(?:bash|sh|console)\n(.*?)```", re.S)
+
+
+def documented_commands() -> list[tuple[str, str]]:
+    found = []
+    for doc in [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]:
+        for block in _BLOCK.findall(doc.read_text()):
+            for line in block.splitlines():
+                command = line.split("#", 1)[0].strip()
+                if command.startswith("featurelake"):
+                    found.append((doc.name, command))
+    return found
+
+
+def test_readme_quickstart_is_the_two_commands() -> None:
+    readme = (REPO_ROOT / "README.md").read_text()
+    quickstart = readme.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
+    commands = [
+        line.split("#", 1)[0].strip()
+        for block in _BLOCK.findall(quickstart)
+        for line in block.splitlines()
+        if line.strip()
+    ]
+    assert commands == ["make demo", "make test"]
+
+
+@pytest.mark.parametrize(("doc", "command"), documented_commands())
+def test_documented_command_runs(doc: str, command: str, test_conf_path: Path) -> None:
+    env = {**os.environ, "FEATURELAKE_CONF": str(test_conf_path)}
+    argv = shlex.split(command)
+    proc = subprocess.run(
+        [str(BIN / argv[0]), *argv[1:]],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, f"{doc}: `{command}` failed:\n{proc.stderr[-2000:]}"
+
+
+@pytest.mark.slow
+def test_demo_runs_on_the_test_environment(test_conf_path: Path) -> None:
+    proc = subprocess.run(
+        [str(BIN / "featurelake"), "demo", "--conf", str(test_conf_path)],
+        capture_output=True, text=True, timeout=900, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "redis: round trip" in proc.stdout
+    assert "1000 at version 0" in proc.stdout
