@@ -22,12 +22,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     spark = build_spark_session(load_config(args.conf), app_name="featurelake-delta-smoke")
     result = delta_round_trip(spark, args.path)
-    print(
-        "RESULT "
-        + json.dumps(
-            {**dataclasses.asdict(result), "tz": spark.conf.get("spark.sql.session.timeZone")}
-        )
-    )
+    print("RESULT " + json.dumps({**dataclasses.asdict(result), "tz": spark.conf.get("spark.sql.session.timeZone")}))
     spark.stop()
 
 

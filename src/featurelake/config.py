@@ -76,9 +76,7 @@ def redact_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def find_config_path(
-    explicit: Path | str | None = None, env: Mapping[str, str] | None = None
-) -> Path:
+def find_config_path(explicit: Path | str | None = None, env: Mapping[str, str] | None = None) -> Path:
     env = os.environ if env is None else env
     candidates = [Path(explicit)] if explicit else []
     if not candidates and env.get("FEATURELAKE_CONF"):
@@ -91,9 +89,7 @@ def find_config_path(
     raise ConfigNotFoundError(looked_at=", ".join(str(p) for p in candidates))
 
 
-def load_config(
-    path: Path | str | None = None, env: Mapping[str, str] | None = None
-) -> FeaturelakeConfig:
+def load_config(path: Path | str | None = None, env: Mapping[str, str] | None = None) -> FeaturelakeConfig:
     """Read a conf file, resolve ``${ENV}`` references, apply env overrides."""
     env = os.environ if env is None else env
     conf_path = find_config_path(path, env)
@@ -110,9 +106,7 @@ def load_config(
     try:
         conf = FeaturelakeConfig.model_validate({**data, "source_file": conf_path})
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
         raise ConfigInvalidError(path=conf_path, problem=problems) from None
     return _resolve_paths(conf, root, overridden_lake_root="FEATURELAKE_LAKE_ROOT" in env)
 
@@ -121,9 +115,7 @@ def _project_root(conf_path: Path) -> Path:
     return conf_path.parent.parent if conf_path.parent.name == "conf" else conf_path.parent
 
 
-def _interpolate(
-    node: Any, keys: tuple[str, ...], conf_path: Path, text: str, env: Mapping[str, str]
-) -> Any:
+def _interpolate(node: Any, keys: tuple[str, ...], conf_path: Path, text: str, env: Mapping[str, str]) -> Any:
     if isinstance(node, dict):
         return {k: _interpolate(v, (*keys, str(k)), conf_path, text, env) for k, v in node.items()}
     if isinstance(node, list):
@@ -178,9 +170,7 @@ def _is_uri(location: str) -> bool:
     return "://" in location
 
 
-def _resolve_paths(
-    conf: FeaturelakeConfig, root: Path, overridden_lake_root: bool
-) -> FeaturelakeConfig:
+def _resolve_paths(conf: FeaturelakeConfig, root: Path, overridden_lake_root: bool) -> FeaturelakeConfig:
     def under_root(p: Path) -> Path:
         return p if p.is_absolute() else (root / p).resolve()
 

@@ -19,21 +19,15 @@ from featurelake.online.redis_server import (
 )
 
 
-def _conf(
-    tmp_path: Path, url: str, embedded: bool, password_env: bool = False
-) -> FeaturelakeConfig:
+def _conf(tmp_path: Path, url: str, embedded: bool, password_env: bool = False) -> FeaturelakeConfig:
     path = tmp_path / "conf" / "c.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     password = "  password: ${TEST_REDIS_PASSWORD}\n" if password_env else ""
-    path.write_text(
-        f"state_dir: ./state\nredis:\n  url: {url}\n  embedded: {str(embedded).lower()}\n{password}"
-    )
+    path.write_text(f"state_dir: ./state\nredis:\n  url: {url}\n  embedded: {str(embedded).lower()}\n{password}")
     return load_config(path, env={"TEST_REDIS_PASSWORD": "wrong-one"} if password_env else {})
 
 
-def test_round_trip_through_the_test_server(
-    redis_client: redis.Redis, redis_server: RedisServer
-) -> None:
+def test_round_trip_through_the_test_server(redis_client: redis.Redis, redis_server: RedisServer) -> None:
     redis_client.hset("fl:test:user:1", mapping={"spend_30d": "12.5"})
     assert redis_client.hget("fl:test:user:1", "spend_30d") == b"12.5"
     assert redis_client.info("server")["tcp_port"] == redis_server.port

@@ -38,9 +38,7 @@ def test_spark_submit_command_runs_a_delta_job(
     assert result["tz"] == "UTC"
 
 
-def test_plain_spark_submit_uses_the_installed_defaults(
-    test_conf_path: Path, repo_root: Path, tmp_path: Path
-) -> None:
+def test_plain_spark_submit_uses_the_installed_defaults(test_conf_path: Path, repo_root: Path, tmp_path: Path) -> None:
     """What a user types: no --jars; setup's spark-defaults.conf supplies Delta."""
     spark_submit = str(Path(sys.executable).parent / "spark-submit")
     env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1"}

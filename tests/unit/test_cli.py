@@ -12,9 +12,7 @@ FEATURELAKE = str(Path(sys.executable).parent / "featurelake")
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [FEATURELAKE, *args], capture_output=True, text=True, env=env, check=False
-    )
+    return subprocess.run([FEATURELAKE, *args], capture_output=True, text=True, env=env, check=False)
 
 
 def test_help_lists_the_commands() -> None:

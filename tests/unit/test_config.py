@@ -18,9 +18,7 @@ def test_embedded_default_resolves_paths_against_project_root(repo_root: Path) -
     assert conf.resolved_reports_dir == f"{repo_root / 'lake'}/_reports"
 
 
-def test_env_overrides_win(
-    repo_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_env_overrides_win(repo_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     env = {
         "FEATURELAKE_CONF": str(repo_root / "conf" / "local.yaml"),
@@ -33,9 +31,7 @@ def test_env_overrides_win(
 
 
 def test_uri_lake_root_kept_as_is(repo_root: Path) -> None:
-    conf = load_config(
-        repo_root / "conf" / "local.yaml", env={"FEATURELAKE_LAKE_ROOT": "s3a://b/x"}
-    )
+    conf = load_config(repo_root / "conf" / "local.yaml", env={"FEATURELAKE_LAKE_ROOT": "s3a://b/x"})
     assert conf.lake_root == "s3a://b/x"
 
 
@@ -51,11 +47,7 @@ def test_unset_env_reference_names_the_variable_and_line(repo_root: Path) -> Non
         load_config(path, env={})
     message = str(err.value)
     assert "FEATURELAKE_REDIS_PASSWORD" in message
-    line = next(
-        n
-        for n, text in enumerate(path.read_text().splitlines(), 1)
-        if "${FEATURELAKE_REDIS_PASSWORD}" in text
-    )
+    line = next(n for n, text in enumerate(path.read_text().splitlines(), 1) if "${FEATURELAKE_REDIS_PASSWORD}" in text)
     assert f"cluster.example.yaml:{line}:" in message
 
 

@@ -33,10 +33,7 @@ def test_setup_fetched_the_pinned_delta_jar(repo_root: Path) -> None:
     artifact, version = delta_coordinates()
     assert any(j.name == f"{artifact}-{version}.jar" for j in jars)
     # nothing Spark already ships is duplicated on the classpath
-    assert not any(
-        j.name.startswith(("jackson-core", "hadoop-client", "parquet-", "scala-library"))
-        for j in jars
-    )
+    assert not any(j.name.startswith(("jackson-core", "hadoop-client", "parquet-", "scala-library")) for j in jars)
 
 
 def test_setup_installed_spark_defaults_for_spark_submit() -> None:
@@ -44,9 +41,7 @@ def test_setup_installed_spark_defaults_for_spark_submit() -> None:
     from featurelake.spark.jars import spark_home
 
     defaults = (spark_home() / "conf" / "spark-defaults.conf").read_text()
-    settings = dict(
-        line.split(" ", 1) for line in defaults.splitlines() if line and not line.startswith("#")
-    )
+    settings = dict(line.split(" ", 1) for line in defaults.splitlines() if line and not line.startswith("#"))
     assert "delta-spark_" in settings["spark.jars"]
     assert settings["spark.sql.extensions"] == "io.delta.sql.DeltaSparkSessionExtension"
     assert settings["spark.sql.session.timeZone"] == "UTC"

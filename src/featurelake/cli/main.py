@@ -8,32 +8,15 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from featurelake import __version__
+from featurelake.cli import specs_cmds  # noqa: F401  (registers its commands)
+from featurelake.cli.common import ConfOption, app, err_console, out
 from featurelake.config import describe_config, load_config
 from featurelake.errors import FeaturelakeError
-
-app = typer.Typer(
-    name="featurelake",
-    help="A feature store for Spark shops: YAML specs -> Delta -> training sets and Redis.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-err_console = Console(stderr=True)
-out = Console()
-
-ConfOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--conf", help="Environment config (default: $FEATURELAKE_CONF or conf/local.yaml)."
-    ),
-]
 
 
 def _version_callback(value: bool) -> None:
@@ -46,9 +29,7 @@ def _version_callback(value: bool) -> None:
 def _root(
     version: Annotated[
         bool,
-        typer.Option(
-            "--version", callback=_version_callback, is_eager=True, help="Print the version."
-        ),
+        typer.Option("--version", callback=_version_callback, is_eager=True, help="Print the version."),
     ] = False,
 ) -> None:
     """featurelake: declare features in YAML, compute them with Spark, serve them from Redis."""
@@ -74,9 +55,7 @@ def redis_cmd(
         out.print("embedded redis-server stopped")
         return
     client = ensure_redis(config, say=out.print)
-    out.print(
-        f"redis at {config.redis.redacted_url()} answers (version {client.info()['redis_version']})"
-    )
+    out.print(f"redis at {config.redis.redacted_url()} answers (version {client.info()['redis_version']})")
 
 
 @app.command("setup-jars")
@@ -88,9 +67,7 @@ def setup_jars_cmd(conf: ConfOption = None) -> None:
     config = load_config(conf)
     jars = fetch_delta_jars(config.spark.jars_dir)
     target = install_spark_defaults(config)
-    out.print(
-        f"{len(jars)} Delta jars in {config.spark.jars_dir}; spark-submit defaults in {target}"
-    )
+    out.print(f"{len(jars)} Delta jars in {config.spark.jars_dir}; spark-submit defaults in {target}")
 
 
 @app.command("demo")

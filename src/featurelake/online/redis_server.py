@@ -146,19 +146,13 @@ def connect(conf: FeaturelakeConfig) -> redis.Redis:
     try:
         client.ping()
     except redis.exceptions.AuthenticationError as exc:
-        raise RedisAuthError(
-            url=rc.redacted_url(), detail=str(exc), conf=conf.source_file
-        ) from None
+        raise RedisAuthError(url=rc.redacted_url(), detail=str(exc), conf=conf.source_file) from None
     except redis.exceptions.ResponseError as exc:
         if "NOAUTH" in str(exc) or "WRONGPASS" in str(exc):
-            raise RedisAuthError(
-                url=rc.redacted_url(), detail=str(exc), conf=conf.source_file
-            ) from None
+            raise RedisAuthError(url=rc.redacted_url(), detail=str(exc), conf=conf.source_file) from None
         raise
     except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-        raise RedisUnavailableError(
-            url=rc.redacted_url(), detail=str(exc), conf=conf.source_file
-        ) from None
+        raise RedisUnavailableError(url=rc.redacted_url(), detail=str(exc), conf=conf.source_file) from None
     return client
 
 

@@ -1,0 +1,1 @@
+"""The spec language: YAML files -> typed models (with file:line) -> compiled registry."""

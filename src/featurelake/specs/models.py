@@ -1,0 +1,317 @@
+"""Typed spec models (pydantic v2, unknown keys forbidden).
+
+One YAML file holds any of `entities`, `sources`, `feature_view` (one per file) and
+`feature_services`. The JSON Schema for editors is generated from `SpecFile`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from featurelake.specs.expressions import ExpressionNotAllowed, check_expression
+
+NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
+_NAME = re.compile(NAME_PATTERN)
+_DURATION = re.compile(r"^(\d+)(s|m|h|d|w)$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_CRON_FIELD = r"[0-9*/,\-A-Za-z?]+"
+_CRON = re.compile(rf"^{_CRON_FIELD}(\s+{_CRON_FIELD}){{4}}$")
+SCHEDULE_PRESETS = {"@hourly", "@daily", "@weekly", "@monthly", "@yearly"}
+RESERVED_COLUMNS = {"event_timestamp", "created_timestamp", "date"}
+MIN_WINDOW_S, MAX_WINDOW_S = 3600, 365 * 86400
+
+Dtype = Literal["int64", "double", "string", "bool", "timestamp", "array<double>", "embedding"]
+SourceColumnType = Literal[
+    "int32", "int64", "float", "double", "string", "bool", "timestamp", "date",
+    "array<double>", "array<float>",
+]  # fmt: skip
+
+
+def check_name(value: str) -> str:
+    if not _NAME.match(value):
+        suggestion = re.sub(r"[^a-z0-9_]+", "_", value.lower()).strip("_") or "name"
+        if not suggestion[0].isalpha():
+            suggestion = f"x_{suggestion}"
+        raise ValueError(f"{value!r} is not a valid name: use lower snake case ({NAME_PATTERN}), e.g. {suggestion!r}")
+    return value
+
+
+def duration_seconds(value: str) -> int:
+    match = _DURATION.match(value)
+    if not match:
+        raise ValueError(f"{value!r} is not a duration: write a number and a unit s/m/h/d/w, like 90m, 26h or 7d")
+    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+def _check_duration(value: str) -> str:
+    if duration_seconds(value) <= 0:
+        raise ValueError(f"{value!r} must be longer than zero")
+    return value
+
+
+def _check_window(value: str) -> str:
+    seconds = duration_seconds(value)
+    if not MIN_WINDOW_S <= seconds <= MAX_WINDOW_S:
+        raise ValueError(f"window {value!r} is out of range: windows go from 1h to 365d")
+    return value
+
+
+def _bare_name_to_mapping(value: Any) -> Any:
+    """`- not_null` and `- between: {min: 0}` both become {kind: ..., **args}."""
+    if isinstance(value, str):
+        return {"kind": value}
+    if isinstance(value, dict) and "kind" in value:
+        return value  # already normalised (a compiled registry being read back)
+    if isinstance(value, dict) and len(value) == 1:
+        ((kind, args),) = value.items()
+        if args is None:
+            return {"kind": kind}
+        if isinstance(args, dict):
+            return {"kind": kind, **args}
+        raise ValueError(f"arguments of expectation {kind!r} must be a mapping like {{min: 0}}")
+    raise ValueError("an expectation is a name (not_null) or one name with its arguments (between: {min: 0})")
+
+
+Name = Annotated[str, AfterValidator(check_name)]
+Duration = Annotated[
+    str,
+    BeforeValidator(lambda v: str(v) if isinstance(v, int) else v),
+    AfterValidator(_check_duration),
+]
+Window = Annotated[str, AfterValidator(_check_window)]
+
+
+class SpecModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class _ExpectationBase(SpecModel):
+    severity: Literal["error", "warn"] = "error"
+
+    @property
+    def blocking(self) -> bool:
+        return self.severity == "error"
+
+
+class NotNull(_ExpectationBase):
+    kind: Literal["not_null"]
+
+
+class Unique(_ExpectationBase):
+    kind: Literal["unique"]
+
+
+class _Range(_ExpectationBase):
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _bounds(self) -> _Range:
+        if self.min is None and self.max is None:
+            raise ValueError("give min, max or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        return self
+
+
+class Between(_Range):
+    kind: Literal["between"]
+
+
+class MeanBetween(_Range):
+    kind: Literal["mean_between"]
+
+
+class InSet(_ExpectationBase):
+    kind: Literal["in_set"]
+    values: list[str | int | float | bool] = Field(min_length=1)
+
+
+class Regex(_ExpectationBase):
+    kind: Literal["regex"]
+    pattern: str
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from None
+        return value
+
+
+# The inner Annotated is the tagged union; the outer validator runs first and turns the
+# YAML shapes (`not_null`, `between: {min: 0}`) into {kind: ..., **args}.
+Expectation = Annotated[
+    Annotated[NotNull | Unique | Between | MeanBetween | InSet | Regex, Field(discriminator="kind")],
+    BeforeValidator(_bare_name_to_mapping),
+]
+
+
+class Aggregation(SpecModel):
+    function: Literal["count", "sum", "avg", "min", "max", "last"]
+    window: Window
+
+
+class Feature(SpecModel):
+    name: Name
+    dtype: Dtype
+    dim: int | None = Field(default=None, gt=0, le=65536)
+    expression: str | None = None
+    aggregation: Aggregation | None = None
+    default: Any = None
+    description: str = ""
+    expectations: list[Expectation] = Field(default_factory=list)
+
+    @field_validator("expression")
+    @classmethod
+    def _safe_expression(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                check_expression(value)
+            except ExpressionNotAllowed as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Feature:
+        if self.dtype == "embedding" and self.dim is None:
+            raise ValueError("dtype embedding needs `dim: N` (the vector length)")
+        if self.dtype != "embedding" and self.dim is not None:
+            raise ValueError("`dim` is only for dtype embedding")
+        if self.aggregation:
+            _check_aggregation_dtype(self.aggregation.function, self.dtype)
+        if self.default is not None:
+            _check_default(self.default, self.dtype, self.dim)
+        return self
+
+    @property
+    def source_expression(self) -> str | None:
+        """What the feature reads per source row (None: count(*))."""
+        if self.expression is not None:
+            return self.expression
+        if self.aggregation and self.aggregation.function == "count":
+            return None
+        return self.name
+
+
+def _check_aggregation_dtype(function: str, dtype: str) -> None:
+    if function == "count" and dtype != "int64":
+        raise ValueError("count produces int64: set `dtype: int64`")
+    if function == "avg" and dtype != "double":
+        raise ValueError("avg produces double: set `dtype: double`")
+    if function in {"sum", "min", "max"} and dtype not in {"int64", "double", "timestamp"}:
+        raise ValueError(f"{function} needs a numeric dtype (int64 or double), not {dtype}")
+    if dtype in {"embedding", "array<double>"} and function != "last":
+        raise ValueError(f"{dtype} features can only use the `last` aggregation")
+
+
+def _check_default(default: Any, dtype: str, dim: int | None) -> None:
+    ok = {
+        "int64": isinstance(default, int) and not isinstance(default, bool),
+        "double": isinstance(default, int | float) and not isinstance(default, bool),
+        "string": isinstance(default, str),
+        "bool": isinstance(default, bool),
+        "timestamp": False,
+        "array<double>": isinstance(default, list) and all(isinstance(v, int | float) for v in default),
+        "embedding": isinstance(default, list)
+        and len(default) == dim
+        and all(isinstance(v, int | float) for v in default),
+    }[dtype]
+    if not ok:
+        hint = f" of length {dim}" if dtype == "embedding" else ""
+        raise ValueError(f"default {default!r} does not fit dtype {dtype}{hint}")
+
+
+class FeatureView(SpecModel):
+    name: Name
+    version: int = Field(ge=1)
+    entity: Name
+    source: Name
+    owner: str = Field(min_length=1)
+    description: str = ""
+    timestamp: str | None = None
+    ttl: Duration
+    freshness_sla: Duration | None = None
+    schedule: str = "@daily"
+    online: bool = False
+    tags: list[str] = Field(default_factory=list)
+    features: list[Feature] = Field(min_length=1)
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        if value not in SCHEDULE_PRESETS and not _CRON.match(value):
+            raise ValueError(
+                f"schedule {value!r} is neither a preset ({', '.join(sorted(SCHEDULE_PRESETS))}) "
+                "nor a 5-field cron expression like '0 3 * * *'"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _features(self) -> FeatureView:
+        aggregated = {f.aggregation is not None for f in self.features}
+        if len(aggregated) > 1:
+            raise ValueError(
+                "mix of aggregated and row features: a view's features are either all "
+                "aggregations (one row per entity per day) or all row expressions; split the view"
+            )
+        return self
+
+    @property
+    def is_aggregated(self) -> bool:
+        return self.features[0].aggregation is not None
+
+
+class Entity(SpecModel):
+    name: Name
+    join_keys: list[Name] = Field(min_length=1)
+    description: str = ""
+
+
+class Source(SpecModel):
+    name: Name
+    format: Literal["parquet", "delta", "csv"]
+    path: str = Field(min_length=1)
+    timestamp: str
+    created_timestamp: str | None = None
+    description: str = ""
+    columns: dict[str, SourceColumnType] | None = Field(
+        default=None, description="The source's schema (column: type), checked against expressions."
+    )
+
+    @field_validator("path")
+    @classmethod
+    def _inside_lake(cls, value: str) -> str:
+        if "://" not in value and ".." in value.replace("\\", "/").split("/"):
+            raise ValueError(f"path {value!r} must not climb out of the lake root with '..'; use an absolute path")
+        return value
+
+
+class FeatureService(SpecModel):
+    name: Name
+    description: str = ""
+    features: list[str] = Field(min_length=1, description="`view:feature` refs, or `view` for all its features")
+
+
+class SpecFile(SpecModel):
+    """One YAML file of a feature repository."""
+
+    model_config = ConfigDict(title="featurelake spec file", extra="forbid", frozen=True)
+
+    entities: list[Entity] | None = None
+    sources: list[Source] | None = None
+    feature_view: FeatureView | None = None
+    feature_services: list[FeatureService] | None = None
