@@ -72,6 +72,7 @@ def _name_problems(declared: list[_Declared]) -> list[SpecProblem]:
 class _Compiler:
     def __init__(self, files: list[LoadedFile], project: str, columns_of: ColumnResolver | None):
         self.files = [f for f in files if f.spec is not None]
+        self.failed = [f for f in files if f.spec is None]
         self.project = project
         self.columns_of = columns_of or (lambda source: set(source.columns) if source.columns else None)
         self.problems: list[SpecProblem] = []
@@ -183,10 +184,23 @@ class _Compiler:
                 elif sep and feature_name not in {f.name for f in view[0].features}:
                     self.problem(file, ref_loc, f"feature view {view_name!r} has no feature {feature_name!r}")
 
+    def check_raw_refs(self, file: LoadedFile) -> None:
+        """References of a view whose file has other problems: report them in the same run."""
+        view = file.raw.get("feature_view")
+        if not isinstance(view, LineDict):
+            return
+        for kind, known in (("entity", list(self.entities)), ("source", list(self.sources))):
+            name = view.get(kind)
+            message = self.unknown(kind, name, known) if isinstance(name, str) else None
+            if message:
+                self.problem(file, ("feature_view", kind), message)
+
     def run(self) -> Registry:
         self.collect()
         for view, file in self.views.values():
             self.check_view(view, file)
+        for failed in self.failed:
+            self.check_raw_refs(failed)
         self.check_services()
         return Registry(
             project=self.project,

@@ -15,6 +15,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -185,16 +186,32 @@ class Feature(SpecModel):
                 raise ValueError(str(exc)) from None
         return value
 
+    # Field validators (not one model validator) so a problem points at its own key's line.
+    @field_validator("dim")
+    @classmethod
+    def _dim_only_for_embeddings(cls, value: int | None, info: ValidationInfo) -> int | None:
+        if value is not None and info.data.get("dtype", "embedding") != "embedding":
+            raise ValueError("`dim` is only for dtype embedding")
+        return value
+
+    @field_validator("aggregation")
+    @classmethod
+    def _aggregation_fits_dtype(cls, value: Aggregation | None, info: ValidationInfo) -> Aggregation | None:
+        if value is not None and "dtype" in info.data:
+            _check_aggregation_dtype(value.function, info.data["dtype"])
+        return value
+
+    @field_validator("default")
+    @classmethod
+    def _default_fits_dtype(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is not None and "dtype" in info.data:
+            _check_default(value, info.data["dtype"], info.data.get("dim"))
+        return value
+
     @model_validator(mode="after")
-    def _consistent(self) -> Feature:
+    def _embedding_has_dim(self) -> Feature:
         if self.dtype == "embedding" and self.dim is None:
             raise ValueError("dtype embedding needs `dim: N` (the vector length)")
-        if self.dtype != "embedding" and self.dim is not None:
-            raise ValueError("`dim` is only for dtype embedding")
-        if self.aggregation:
-            _check_aggregation_dtype(self.aggregation.function, self.dtype)
-        if self.default is not None:
-            _check_default(self.default, self.dtype, self.dim)
         return self
 
     @property

@@ -77,9 +77,14 @@ def load_yaml_with_lines(text: str) -> Any:
     try:
         return yaml.load(text, Loader=_LineLoader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
+        # An unclosed bracket or quote is noticed lines later; the construct's start
+        # (context_mark) is where the mistake usually is.
+        unclosed = bool(exc.context and ("flow" in exc.context or "quoted" in exc.context))
+        mark = exc.context_mark if unclosed and exc.context_mark else exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
         problem = exc.problem or str(exc)
+        if unclosed and exc.problem_mark:
+            problem = f"{exc.context} opened here is not closed: {problem} at line {exc.problem_mark.line + 1}"
         if isinstance(exc, yaml.constructor.ConstructorError) and "could not determine a constructor" in problem:
             problem = f"{problem.strip()}: tags that construct objects are not allowed in specs; write plain values"
         raise YamlSyntaxError(YamlProblem(line, f"YAML: {problem.strip()}")) from None
