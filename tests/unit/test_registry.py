@@ -65,7 +65,8 @@ def test_registry_round_trips_through_json(repo: Path, conf: FeaturelakeConfig) 
 @pytest.mark.parametrize(
     ("old", "new", "what"),
     [
-        ("      dtype: int64\n      expression: quantity", "      dtype: double\n      expression: quantity", "dtype 'int64' -> 'double'"),
+        ("      dtype: int64\n      expression: quantity", "      dtype: double\n      expression: quantity",
+         "dtype 'int64' -> 'double'"),
         ("      expression: amount\n      aggregation: {function: sum, window: 30d}",
          "      expression: amount * 2\n      aggregation: {function: sum, window: 30d}", "expression"),
         ("aggregation: {function: sum, window: 30d}", "aggregation: {function: sum, window: 60d}", "aggregation"),

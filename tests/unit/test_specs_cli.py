@@ -105,3 +105,14 @@ def test_shipped_specs_validate_against_the_json_schema() -> None:
 
     for path in sorted(SHIPPED.rglob("*.yaml")):
         TypeAdapter(SpecFile).validate_python(yaml.safe_load(path.read_text()))
+
+
+def test_committed_spec_reference_matches_the_models() -> None:
+    from featurelake.specs.reference import render_reference
+
+    committed = (REPO_ROOT / "docs" / "spec-reference.md").read_text()
+    assert committed == render_reference(), "run: featurelake schema --format markdown --output docs/spec-reference.md"
+
+
+def test_schema_format_must_be_known() -> None:
+    assert run("schema", "--format", "xml").returncode == 2

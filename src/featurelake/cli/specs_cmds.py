@@ -133,9 +133,17 @@ def spec_json_schema() -> dict[str, object]:
 @app.command("schema")
 def schema_cmd(
     output: Annotated[Path | None, typer.Option("--output", help="Write to this file instead of stdout.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="json (JSON Schema) or markdown (the reference).")] = "json",
 ) -> None:
-    """Print the JSON Schema of spec files (for editors)."""
-    text = json.dumps(spec_json_schema(), indent=2, sort_keys=True) + "\n"
+    """Print the JSON Schema of spec files (for editors), or the spec reference in Markdown."""
+    if fmt not in {"json", "markdown"}:
+        raise typer.BadParameter("use json or markdown", param_hint="--format")
+    if fmt == "markdown":
+        from featurelake.specs.reference import render_reference
+
+        text = render_reference()
+    else:
+        text = json.dumps(spec_json_schema(), indent=2, sort_keys=True) + "\n"
     if output:
         output.write_text(text)
     else:

@@ -162,19 +162,31 @@ Expectation = Annotated[
 
 
 class Aggregation(SpecModel):
-    function: Literal["count", "sum", "avg", "min", "max", "last"]
-    window: Window
+    """A windowed aggregation, computed per entity per day."""
+
+    function: Literal["count", "sum", "avg", "min", "max", "last"] = Field(
+        description="count ignores `expression`; last takes the value of the latest event in the window."
+    )
+    window: Window = Field(description="How far back from the day's end the aggregate looks: 1h .. 365d.")
 
 
 class Feature(SpecModel):
-    name: Name
-    dtype: Dtype
-    dim: int | None = Field(default=None, gt=0, le=65536)
-    expression: str | None = None
-    aggregation: Aggregation | None = None
-    default: Any = None
+    """One feature of a view."""
+
+    name: Name = Field(description="Lower snake case; unique in its view.")
+    dtype: Dtype = Field(description="The stored type; `embedding` is array<float> of length `dim`.")
+    dim: int | None = Field(default=None, gt=0, le=65536, description="Vector length; only for dtype embedding.")
+    expression: str | None = Field(
+        default=None,
+        description="Spark SQL expression over source columns (allow-listed); default: the column of the same name.",
+    )
+    aggregation: Aggregation | None = Field(default=None, description="Makes this a windowed aggregate.")
+    default: Any = Field(default=None, description="Value served and joined when no row matches.")
     description: str = ""
-    expectations: list[Expectation] = Field(default_factory=list)
+    expectations: list[Expectation] = Field(
+        default_factory=list,
+        description="Data checks before publishing: not_null, unique, between, mean_between, in_set, regex.",
+    )
 
     @field_validator("expression")
     @classmethod
@@ -253,17 +265,19 @@ def _check_default(default: Any, dtype: str, dim: int | None) -> None:
 
 
 class FeatureView(SpecModel):
-    name: Name
-    version: int = Field(ge=1)
-    entity: Name
-    source: Name
-    owner: str = Field(min_length=1)
+    """A set of features of one entity, computed from one source, stored as one Delta table per version."""
+
+    name: Name = Field(description="Lower snake case, unique in the repo.")
+    version: int = Field(ge=1, description="Bump it when a feature's dtype, expression or aggregation changes.")
+    entity: Name = Field(description="The entity the features describe (its join keys key the rows).")
+    source: Name = Field(description="The source the features are computed from.")
+    owner: str = Field(min_length=1, description="The owning team: DAG tag and alert routing.")
     description: str = ""
-    timestamp: str | None = None
-    ttl: Duration
-    freshness_sla: Duration | None = None
-    schedule: str = "@daily"
-    online: bool = False
+    timestamp: str | None = Field(default=None, description="Event time column; default: the source's `timestamp`.")
+    ttl: Duration = Field(description="How old a feature row may be and still be joined or served (e.g. 30d).")
+    freshness_sla: Duration | None = Field(default=None, description="Stale when the newest value is older than this.")
+    schedule: str = Field(default="@daily", description="Airflow preset (@hourly, @daily, ...) or 5-field cron.")
+    online: bool = Field(default=False, description="Materialize the newest values into Redis.")
     tags: list[str] = Field(default_factory=list)
     features: list[Feature] = Field(min_length=1)
 
@@ -293,17 +307,23 @@ class FeatureView(SpecModel):
 
 
 class Entity(SpecModel):
+    """What features describe; its join keys are columns of sources and labels."""
+
     name: Name
-    join_keys: list[Name] = Field(min_length=1)
+    join_keys: list[Name] = Field(min_length=1, description="Key columns, e.g. [user_id].")
     description: str = ""
 
 
 class Source(SpecModel):
+    """Raw data features are computed from."""
+
     name: Name
     format: Literal["parquet", "delta", "csv"]
-    path: str = Field(min_length=1)
-    timestamp: str
-    created_timestamp: str | None = None
+    path: str = Field(min_length=1, description="Relative to the lake root, or an absolute path / URI.")
+    timestamp: str = Field(description="Event time column: when the row's facts became true.")
+    created_timestamp: str | None = Field(
+        default=None, description="When the row was written; breaks ties between rows of the same event time."
+    )
     description: str = ""
     columns: dict[str, SourceColumnType] | None = Field(
         default=None, description="The source's schema (column: type), checked against expressions."
@@ -318,6 +338,8 @@ class Source(SpecModel):
 
 
 class FeatureService(SpecModel):
+    """A named list of features (`--feature-service NAME`)."""
+
     name: Name
     description: str = ""
     features: list[str] = Field(min_length=1, description="`view:feature` refs, or `view` for all its features")
