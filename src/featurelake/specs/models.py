@@ -65,6 +65,8 @@ def _check_window(value: str) -> str:
     seconds = duration_seconds(value)
     if not MIN_WINDOW_S <= seconds <= MAX_WINDOW_S:
         raise ValueError(f"window {value!r} is out of range: windows go from 1h to 365d")
+    if seconds % 3600:
+        raise ValueError(f"window {value!r} must be whole hours (like 90m -> 2h or 1h), so windows align with buckets")
     return value
 
 
@@ -165,7 +167,7 @@ class Aggregation(SpecModel):
     """A windowed aggregation, computed per entity per day."""
 
     function: Literal["count", "sum", "avg", "min", "max", "last"] = Field(
-        description="count ignores `expression`; last takes the value of the latest event in the window."
+        description="count counts events (or non-null `expression` values); last is the latest non-null value."
     )
     window: Window = Field(description="How far back from the day's end the aggregate looks: 1h .. 365d.")
 

@@ -1,0 +1,1 @@
+"""Spark compute: feature views -> daily/row feature tables in Delta."""

@@ -1,0 +1,177 @@
+"""backfill / run: compute a view for a range of days and replace them in its Delta table.
+
+The source is read once per call, for exactly the time range the days need (their largest
+window, for aggregated views), so a one-day `run` costs the same whatever the history.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from featurelake.compute.aggregate import DAY_S, bucket_events, daily_aggregates, window_seconds
+from featurelake.compute.errors import (
+    DateRangeError,
+    EmbeddingDimensionError,
+    NullEntityKeysError,
+    UnparsableTimestampsError,
+)
+from featurelake.compute.progress import spark_progress
+from featurelake.compute.rows import feature_rows
+from featurelake.compute.source import feature_value_column, read_events
+from featurelake.offline.tables import table_path
+from featurelake.offline.writer import replace_range
+from featurelake.registry.model import Registry
+from featurelake.specs.models import FeatureView
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame, SparkSession
+
+
+@dataclass(frozen=True)
+class BackfillResult:
+    view: str
+    view_version: int
+    table: str
+    start: date
+    end: date
+    source_events: int
+    rows_written: int
+    delta_version: int
+    seconds: float
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+
+def parse_day(text: str, what: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise DateRangeError(problem=f"{what} {text!r} is not a date") from None
+
+
+def source_range(view: FeatureView, start: date, end: date) -> tuple[datetime, datetime]:
+    """The event-time range [lo, hi) that days start..end need."""
+    lo = datetime(start.year, start.month, start.day, tzinfo=UTC)
+    hi = datetime(end.year, end.month, end.day, tzinfo=UTC) + timedelta(days=1)
+    if view.is_aggregated:
+        reach_days = math.ceil(max(window_seconds(f) for f in view.features) / DAY_S)
+        lo -= timedelta(days=reach_days)
+    return lo, hi
+
+
+def _dim_mismatch(value: Column, dim: int) -> Column:
+    from pyspark.sql import functions as F
+
+    return value.isNotNull() & (F.size(value) != dim)
+
+
+def _embeddings(view: FeatureView) -> list[tuple[int, str, int]]:
+    return [(i, f.name, f.dim) for i, f in enumerate(view.features) if f.dtype == "embedding" and f.dim]
+
+
+def _samples(frame: DataFrame, condition: Column, value: Column) -> str:
+    return ", ".join(repr(r[0]) for r in frame.where(condition).select(value).limit(3).collect())
+
+
+def _check(frame: DataFrame, events: DataFrame, registry: Registry, view: FeatureView, span: tuple[date, date]) -> int:
+    """One pass over the (cached) input: null keys, unparsable times, wrong embedding dims.
+
+    Only on failure are samples read back from the source (a second, small job).
+    """
+    from pyspark.sql import functions as F
+
+    aggregated = view.is_aggregated
+    keys = registry.join_keys(view.name)
+    weight = F.col("_n") if aggregated else F.lit(1)
+    bad_ts = F.col("_bad_ts") if aggregated else F.col("_ts_raw_bad").cast("int")
+    dims = _embeddings(view)
+    dim_value = {i: F.col(f"_l{i}")["v"] if aggregated else F.col(feature_value_column(i)) for i, _, _ in dims}
+    row = frame.agg(
+        F.sum(weight).alias("events"),
+        *[F.sum(F.when(F.col(k).isNull(), weight)).alias(f"null_{k}") for k in keys],
+        F.sum(bad_ts).alias("bad_ts"),
+        *[F.sum(F.when(_dim_mismatch(dim_value[i], dim), 1)).alias(f"dim_{i}") for i, _, dim in dims],
+    ).collect()[0]
+    source = registry.sources[view.source]
+    for k in keys:
+        if row[f"null_{k}"]:
+            raise NullEntityKeysError(view=view.name, source=source.name, column=k, count=row[f"null_{k}"],
+                                      start=span[0], end=span[1])  # fmt: skip
+    if row["bad_ts"]:
+        column = registry.timestamp_column(view.name)
+        samples = _samples(events, F.col("_ts_raw_bad"), F.col("_ts_raw"))
+        raise UnparsableTimestampsError(view=view.name, source=source.name, column=column, count=row["bad_ts"],
+                                        samples=samples)  # fmt: skip
+    for i, name, dim in dims:
+        if row[f"dim_{i}"]:
+            value = F.col(feature_value_column(i))
+            samples = _samples(events, _dim_mismatch(value, dim), F.size(value))
+            raise EmbeddingDimensionError(view=view.name, column=name, dim=dim, count=row[f"dim_{i}"], samples=samples)
+    return int(row["events"] or 0)
+
+
+def compute_days(
+    spark: SparkSession, registry: Registry, view_name: str, lake_root: str, start: date, end: date
+) -> tuple[DataFrame, DataFrame, int]:
+    """Checked feature rows for days [start, end]; returns (rows, cached input, source events).
+
+    The caller unpersists the cached input once the rows are written.
+    """
+    from pyspark import StorageLevel
+
+    if start > end:
+        raise DateRangeError(problem=f"--start {start} is after --end {end}")
+    view = registry.view(view_name)
+    keys = registry.join_keys(view_name)
+    lo, hi = source_range(view, start, end)
+    events = read_events(spark, registry, view, lake_root, lo, hi)
+    if view.is_aggregated:
+        cached = bucket_events(events, keys, view.features).persist(StorageLevel.MEMORY_AND_DISK)
+        source_events = _check(cached, events, registry, view, (start, end))
+        return daily_aggregates(cached, keys, view.features, start, end), cached, source_events
+    cached = events.persist(StorageLevel.MEMORY_AND_DISK)
+    source_events = _check(cached, events, registry, view, (start, end))
+    return feature_rows(cached, keys, view.features), cached, source_events
+
+
+def backfill_view(
+    spark: SparkSession,
+    registry: Registry,
+    view_name: str,
+    lake_root: str,
+    start: date,
+    end: date,
+    show_progress: bool = False,
+) -> BackfillResult:
+    """Compute days [start, end] of a view and replace them in its Delta table."""
+    from delta.tables import DeltaTable
+
+    started = time.monotonic()
+    view = registry.view(view_name)
+    path = table_path(lake_root, view)
+    days = (end - start).days + 1
+    with spark_progress(spark, f"{view_name}: reading and checking the source", show_progress):
+        rows, cached, source_events = compute_days(spark, registry, view_name, lake_root, start, end)
+    try:
+        with spark_progress(spark, f"{view_name}: computing and writing {days} day(s)", show_progress):
+            version = replace_range(spark, path, rows, start, end)
+    finally:
+        cached.unpersist()
+    metrics = DeltaTable.forPath(spark, path).history(1).collect()[0]["operationMetrics"] or {}
+    return BackfillResult(
+        view=view_name,
+        view_version=view.version,
+        table=path,
+        start=start,
+        end=end,
+        source_events=source_events,
+        rows_written=int(metrics.get("numOutputRows", 0)),
+        delta_version=version,
+        seconds=time.monotonic() - started,
+    )

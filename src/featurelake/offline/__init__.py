@@ -1,0 +1,1 @@
+"""The offline store: one Delta table per feature view version."""
