@@ -92,3 +92,15 @@ def spark(test_conf: FeaturelakeConfig):  # type: ignore[no-untyped-def]
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def demo_lake(test_conf: FeaturelakeConfig, repo_root: Path):  # type: ignore[no-untyped-def]
+    """The test environment's lake with a small generated dataset and the shipped specs applied."""
+    from featurelake.demo_data import DatasetSize, generate
+    from featurelake.registry import apply_specs, load_registry
+
+    size = DatasetSize(users=200, products=50, days=20)
+    generate(test_conf.lake_root, size)
+    apply_specs(repo_root / "feature_specs", test_conf)
+    return load_registry(test_conf), size

@@ -43,8 +43,8 @@ feature_view:
     - {name: max_qty_2d, dtype: int64, expression: qty, aggregation: {function: max, window: 2d}}
     - {name: last_channel_30d, dtype: string, expression: channel, aggregation: {function: last, window: 30d}}
 """
-WINDOWS = {"n_7d": 7 * DAY, "n_amount_1h": pd.Timedelta(hours=1), "spend_30d": 30 * DAY, "avg_36h": pd.Timedelta(hours=36),
-           "min_7d": 7 * DAY, "max_qty_2d": 2 * DAY, "last_channel_30d": 30 * DAY}  # fmt: skip
+WINDOWS = {"n_7d": 7 * DAY, "n_amount_1h": pd.Timedelta(hours=1), "spend_30d": 30 * DAY,
+           "avg_36h": pd.Timedelta(hours=36), "min_7d": 7 * DAY, "max_qty_2d": 2 * DAY, "last_channel_30d": 30 * DAY}  # fmt: skip
 
 
 def random_events(seed: int, users: int = 40) -> pd.DataFrame:
@@ -63,7 +63,9 @@ def random_events(seed: int, users: int = 40) -> pd.DataFrame:
         parts.append(pd.DataFrame({"user_id": user, "sec": secs}))
     events = pd.concat(parts, ignore_index=True)
     # edges: events exactly on midnights and exactly one window before a midnight
-    edges = pd.DataFrame({"user_id": [1, 1, 2, 2, 3], "sec": [15 * 86400, 22 * 86400, 20 * 86400 - 1, 20 * 86400, 30 * 86400]})
+    edges = pd.DataFrame(
+        {"user_id": [1, 1, 2, 2, 3], "sec": [15 * 86400, 22 * 86400, 20 * 86400 - 1, 20 * 86400, 30 * 86400]}
+    )
     events = pd.concat([events, edges, events.sample(frac=0.1, random_state=seed)], ignore_index=True)  # same-time ties
     events["order_ts"] = START + pd.to_timedelta(events.pop("sec"), unit="s")
     n = len(events)
@@ -120,11 +122,15 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
 
 
 @pytest.mark.parametrize("seed", [1, 2])
-def test_aggregates_match_the_oracle_at_random_label_times(spark, registry: Registry, tmp_path: Path, seed: int) -> None:  # type: ignore[no-untyped-def]
+def test_aggregates_match_the_oracle_at_random_label_times(
+    spark, registry: Registry, tmp_path: Path, seed: int
+) -> None:  # type: ignore[no-untyped-def]
     lake = tmp_path / "lake"
     events = random_events(seed)
     (lake / "raw" / "orders").mkdir(parents=True)
-    events.to_parquet(lake / "raw" / "orders" / "part-0.parquet", coerce_timestamps="us", allow_truncated_timestamps=True)
+    events.to_parquet(
+        lake / "raw" / "orders" / "part-0.parquet", coerce_timestamps="us", allow_truncated_timestamps=True
+    )
 
     result = backfill_view(spark, registry, "orders_oracle", str(lake), *BACKFILL)
     assert result.source_events > 0 and result.rows_written > 0
@@ -137,7 +143,10 @@ def test_aggregates_match_the_oracle_at_random_label_times(spark, registry: Regi
     rng = np.random.default_rng(seed + 100)
     first_m = pd.Timestamp(BACKFILL[0] + timedelta(days=1), tz="UTC")
     span = (pd.Timestamp(BACKFILL[1] + timedelta(days=2), tz="UTC") - first_m).total_seconds()
-    labels = [(int(u), first_m + pd.Timedelta(seconds=int(s))) for u, s in zip(rng.integers(0, 42, 400), rng.integers(0, span, 400))]
+    labels = [
+        (int(u), first_m + pd.Timedelta(seconds=int(s)))
+        for u, s in zip(rng.integers(0, 42, 400), rng.integers(0, span, 400), strict=False)
+    ]
     labels += [(3, first_m + k * DAY) for k in range(0, 30, 3)]  # the quiet user, on midnights
     ttl = pd.Timedelta(days=40)
     mismatches = []

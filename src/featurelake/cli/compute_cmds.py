@@ -1,0 +1,47 @@
+"""backfill and run: compute feature views into their Delta tables."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+import typer
+
+from featurelake.cli.common import ConfOption, app, out
+from featurelake.config import load_config
+
+DayOption = Annotated[str, typer.Option(help="A day, YYYY-MM-DD (UTC).")]
+
+
+def _compute(view: str, start: date, end: date, conf: ConfOption) -> None:
+    from featurelake.compute.backfill import backfill_view
+    from featurelake.registry import load_registry
+    from featurelake.spark.session import build_spark_session
+
+    config = load_config(conf)
+    registry = load_registry(config)
+    registry.view(view)  # unknown view: fail before starting Spark
+    spark = build_spark_session(config, app_name=f"featurelake-compute-{view}")
+    result = backfill_view(spark, registry, view, config.lake_root, start, end, show_progress=True)
+    out.print(
+        f"{result.view} v{result.view_version}: {result.days} day(s) {result.start}..{result.end}, "
+        f"{result.source_events} source events -> {result.rows_written} rows in {result.table} "
+        f"(Delta version {result.delta_version}, {result.seconds:.1f}s)"
+    )
+
+
+@app.command("backfill")
+def backfill_cmd(view: str, start: DayOption, end: DayOption, conf: ConfOption = None) -> None:
+    """Compute days START..END (inclusive) of a view and replace them in its Delta table."""
+    from featurelake.compute.backfill import parse_day
+
+    _compute(view, parse_day(start, "--start"), parse_day(end, "--end"), conf)
+
+
+@app.command("run")
+def run_cmd(view: str, date: DayOption, conf: ConfOption = None) -> None:
+    """Compute one day of a view (what Airflow runs per data interval)."""
+    from featurelake.compute.backfill import parse_day
+
+    day = parse_day(date, "--date")
+    _compute(view, day, day, conf)

@@ -1,0 +1,148 @@
+"""A deterministic e-commerce dataset for the shipped feature repo (demo, tests, benchmarks).
+
+Raw sources under `<lake_root>/raw/`, parquet partitioned by `date` (UTC day of the event):
+orders, sessions, product_views (events), user_stats (daily risk snapshots with a
+`created` time) and user_embeddings (daily 16-d float32 vectors, unit norm). Users have a
+latent activity level and churn day, so features carry signal for the demo's model.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+EMBEDDING_DIM = 16
+CHANNELS = np.array(["web", "ios", "android"])
+DEVICES = np.array(["desktop", "ios", "android"])
+
+
+@dataclass(frozen=True)
+class DatasetSize:
+    users: int = 2_000
+    products: int = 500
+    days: int = 30
+    start: date = date(2025, 1, 1)
+    orders_per_user_day: float = 0.08
+    sessions_per_user_day: float = 0.5
+    views_per_session: float = 3.0
+    seed: int = 7
+
+
+@dataclass(frozen=True)
+class UserTraits:
+    activity: np.ndarray  # relative activity level
+    churn_day: np.ndarray  # day index after which the user is gone (days = never)
+
+
+def user_traits(size: DatasetSize, rng: np.random.Generator) -> UserTraits:
+    activity = rng.gamma(1.5, 1.0, size.users)
+    churns = rng.random(size.users) < 0.35
+    churn_day = np.where(churns, rng.integers(size.days // 3, size.days + 1, size.users), size.days * 10)
+    return UserTraits(activity=activity, churn_day=churn_day)
+
+
+def _event_times(size: DatasetSize, rng: np.random.Generator, traits: UserTraits, rate: float) -> pd.DataFrame:
+    """Poisson events per user and day, stopping at each user's churn day."""
+    users = np.arange(size.users)
+    per_day = rng.poisson(np.outer(traits.activity * rate, np.ones(size.days)))
+    per_day[np.arange(size.days)[None, :] >= traits.churn_day[:, None]] = 0
+    user_idx, day_idx = np.nonzero(per_day)
+    counts = per_day[user_idx, day_idx]
+    user_id = np.repeat(users[user_idx], counts)
+    day = np.repeat(day_idx, counts)
+    seconds = rng.integers(0, 86_400, len(day))
+    ts = pd.Timestamp(size.start, tz="UTC") + pd.to_timedelta(day * 86_400 + seconds, unit="s")
+    return pd.DataFrame({"user_id": user_id.astype(np.int64), "ts": ts})
+
+
+def _write(frame: pd.DataFrame, lake_root: Path, name: str, ts_column: str) -> int:
+    target = lake_root / "raw" / name
+    if target.exists():
+        shutil.rmtree(target)
+    frame = frame.assign(date=frame[ts_column].dt.date).sort_values(ts_column)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    pq.write_to_dataset(table, root_path=str(target), partition_cols=["date"], coerce_timestamps="us",
+                        allow_truncated_timestamps=True, existing_data_behavior="delete_matching")  # fmt: skip
+    return len(frame)
+
+
+def generate(lake_root: Path | str, size: DatasetSize = DatasetSize()) -> dict[str, int]:
+    """Write every raw source; returns row counts. Same size and seed -> same data."""
+    lake = Path(lake_root)
+    rng = np.random.default_rng(size.seed)
+    traits = user_traits(size, rng)
+    counts = {}
+
+    orders = _event_times(size, rng, traits, size.orders_per_user_day).rename(columns={"ts": "order_ts"})
+    n = len(orders)
+    orders.insert(0, "order_id", np.arange(n, dtype=np.int64))
+    orders["product_id"] = rng.zipf(1.6, n).clip(1, size.products).astype(np.int64) - 1
+    orders["amount"] = rng.gamma(2.0, 25.0, n).round(2) * (1 + traits.activity[orders.user_id] / 4)
+    orders["quantity"] = rng.integers(1, 5, n).astype(np.int64)
+    orders["channel"] = rng.choice(CHANNELS, n, p=[0.5, 0.3, 0.2])
+    counts["orders"] = _write(orders, lake, "orders", "order_ts")
+
+    sessions = _event_times(size, rng, traits, size.sessions_per_user_day).rename(columns={"ts": "session_start"})
+    n = len(sessions)
+    sessions.insert(0, "session_id", np.arange(n, dtype=np.int64))
+    sessions["duration_s"] = rng.exponential(300.0, n).round(1)
+    sessions["pages"] = rng.poisson(4, n).astype(np.int64) + 1
+    sessions["device"] = rng.choice(DEVICES, n)
+    counts["sessions"] = _write(sessions, lake, "sessions", "session_start")
+
+    views = sessions.loc[sessions.index.repeat(rng.poisson(size.views_per_session, len(sessions)))]
+    views = pd.DataFrame({
+        "user_id": views.user_id.to_numpy(),
+        "product_id": (rng.zipf(1.4, len(views)).clip(1, size.products) - 1).astype(np.int64),
+        "view_ts": views.session_start.reset_index(drop=True) + pd.to_timedelta(rng.integers(0, 600, len(views)), unit="s"),
+        "dwell_s": rng.exponential(40.0, len(views)).round(1),
+    })  # fmt: skip
+    counts["product_views"] = _write(views, lake, "product_views", "view_ts")
+
+    counts["user_stats"] = _write(_snapshots(size, rng, traits, orders), lake, "user_stats", "event_timestamp")
+    counts["user_embeddings"] = _write(_embeddings(size, rng, traits), lake, "user_embeddings", "event_timestamp")
+    return counts
+
+
+def _daily_users(size: DatasetSize, traits: UserTraits) -> pd.DataFrame:
+    users, days = np.meshgrid(np.arange(size.users), np.arange(size.days), indexing="ij")
+    alive = days < traits.churn_day[:, None]
+    return pd.DataFrame({"user_id": users[alive].astype(np.int64), "day": days[alive]})
+
+
+def _snapshots(size: DatasetSize, rng: np.random.Generator, traits: UserTraits, orders: pd.DataFrame) -> pd.DataFrame:
+    snap = _daily_users(size, traits)
+    snap = snap[rng.random(len(snap)) < 0.6]  # the risk export skips users some days
+    n = len(snap)
+    midnight = pd.Timestamp(size.start, tz="UTC") + pd.to_timedelta(snap.day.to_numpy() * 86_400, unit="s")
+    snap_ts = midnight + pd.Timedelta(hours=2)
+    return pd.DataFrame({
+        "user_id": snap.user_id.to_numpy(),
+        "event_timestamp": snap_ts,
+        "created": snap_ts + pd.to_timedelta(rng.integers(60, 3_600, n), unit="s"),
+        "purchases_7d": rng.poisson(traits.activity[snap.user_id] * 0.6).astype(np.int64),
+        "spend_30d": (rng.gamma(2.0, 30.0, n) * traits.activity[snap.user_id]).round(2),
+        "refunds_30d": rng.poisson(0.2, n).astype(np.int64),
+        "account_age_days": (snap.day.to_numpy() + rng.integers(30, 2_000, n)).astype(np.int64),
+    })  # fmt: skip
+
+
+def _embeddings(size: DatasetSize, rng: np.random.Generator, traits: UserTraits) -> pd.DataFrame:
+    daily = _daily_users(size, traits)
+    base = rng.normal(size=(size.users, EMBEDDING_DIM))
+    vectors = base[daily.user_id] + 0.1 * rng.normal(size=(len(daily), EMBEDDING_DIM))
+    vectors[:, 0] += traits.activity[daily.user_id]  # one direction carries activity
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ts = pd.Timestamp(size.start, tz="UTC") + pd.to_timedelta(daily.day.to_numpy() * 86_400 + 4 * 3_600, unit="s")
+    return pd.DataFrame({
+        "user_id": daily.user_id.to_numpy(),
+        "event_timestamp": ts,
+        "embedding": list(vectors.astype(np.float32)),
+    })  # fmt: skip
