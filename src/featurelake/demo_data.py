@@ -98,10 +98,11 @@ def generate(lake_root: Path | str, size: DatasetSize = DatasetSize()) -> dict[s
     counts["sessions"] = _write(sessions, lake, "sessions", "session_start")
 
     views = sessions.loc[sessions.index.repeat(rng.poisson(size.views_per_session, len(sessions)))]
+    view_delay = pd.to_timedelta(rng.integers(0, 600, len(views)), unit="s")
     views = pd.DataFrame({
         "user_id": views.user_id.to_numpy(),
         "product_id": (rng.zipf(1.4, len(views)).clip(1, size.products) - 1).astype(np.int64),
-        "view_ts": views.session_start.reset_index(drop=True) + pd.to_timedelta(rng.integers(0, 600, len(views)), unit="s"),
+        "view_ts": views.session_start.reset_index(drop=True) + view_delay,
         "dwell_s": rng.exponential(40.0, len(views)).round(1),
     })  # fmt: skip
     counts["product_views"] = _write(views, lake, "product_views", "view_ts")

@@ -44,7 +44,8 @@ feature_view:
     - {name: last_channel_30d, dtype: string, expression: channel, aggregation: {function: last, window: 30d}}
 """
 WINDOWS = {"n_7d": 7 * DAY, "n_amount_1h": pd.Timedelta(hours=1), "spend_30d": 30 * DAY,
-           "avg_36h": pd.Timedelta(hours=36), "min_7d": 7 * DAY, "max_qty_2d": 2 * DAY, "last_channel_30d": 30 * DAY}  # fmt: skip
+           "avg_36h": pd.Timedelta(hours=36), "min_7d": 7 * DAY, "max_qty_2d": 2 * DAY,
+           "last_channel_30d": 30 * DAY}  # fmt: skip
 
 
 def random_events(seed: int, users: int = 40) -> pd.DataFrame:
