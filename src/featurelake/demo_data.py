@@ -73,8 +73,8 @@ def _write(frame: pd.DataFrame, lake_root: Path, name: str, ts_column: str) -> i
     return len(frame)
 
 
-def generate(lake_root: Path | str, size: DatasetSize = DatasetSize()) -> dict[str, int]:
-    """Write every raw source; returns row counts. Same size and seed -> same data."""
+def generate(lake_root: Path | str, size: DatasetSize = DatasetSize(), only: set[str] | None = None) -> dict[str, int]:
+    """Write the raw sources (all, or `only` these); returns row counts. Same size and seed -> same data."""
     lake = Path(lake_root)
     rng = np.random.default_rng(size.seed)
     traits = user_traits(size, rng)
@@ -87,7 +87,8 @@ def generate(lake_root: Path | str, size: DatasetSize = DatasetSize()) -> dict[s
     orders["amount"] = rng.gamma(2.0, 25.0, n).round(2) * (1 + traits.activity[orders.user_id] / 4)
     orders["quantity"] = rng.integers(1, 5, n).astype(np.int64)
     orders["channel"] = rng.choice(CHANNELS, n, p=[0.5, 0.3, 0.2])
-    counts["orders"] = _write(orders, lake, "orders", "order_ts")
+    if only is None or "orders" in only:
+        counts["orders"] = _write(orders, lake, "orders", "order_ts")
 
     sessions = _event_times(size, rng, traits, size.sessions_per_user_day).rename(columns={"ts": "session_start"})
     n = len(sessions)
@@ -95,7 +96,8 @@ def generate(lake_root: Path | str, size: DatasetSize = DatasetSize()) -> dict[s
     sessions["duration_s"] = rng.exponential(300.0, n).round(1)
     sessions["pages"] = rng.poisson(4, n).astype(np.int64) + 1
     sessions["device"] = rng.choice(DEVICES, n)
-    counts["sessions"] = _write(sessions, lake, "sessions", "session_start")
+    if only is None or "sessions" in only:
+        counts["sessions"] = _write(sessions, lake, "sessions", "session_start")
 
     views = sessions.loc[sessions.index.repeat(rng.poisson(size.views_per_session, len(sessions)))]
     view_delay = pd.to_timedelta(rng.integers(0, 600, len(views)), unit="s")
@@ -105,10 +107,12 @@ def generate(lake_root: Path | str, size: DatasetSize = DatasetSize()) -> dict[s
         "view_ts": views.session_start.reset_index(drop=True) + view_delay,
         "dwell_s": rng.exponential(40.0, len(views)).round(1),
     })  # fmt: skip
-    counts["product_views"] = _write(views, lake, "product_views", "view_ts")
-
-    counts["user_stats"] = _write(_snapshots(size, rng, traits, orders), lake, "user_stats", "event_timestamp")
-    counts["user_embeddings"] = _write(_embeddings(size, rng, traits), lake, "user_embeddings", "event_timestamp")
+    if only is None or "product_views" in only:
+        counts["product_views"] = _write(views, lake, "product_views", "view_ts")
+    if only is None or "user_stats" in only:
+        counts["user_stats"] = _write(_snapshots(size, rng, traits), lake, "user_stats", "event_timestamp")
+    if only is None or "user_embeddings" in only:
+        counts["user_embeddings"] = _write(_embeddings(size, rng, traits), lake, "user_embeddings", "event_timestamp")
     return counts
 
 
@@ -118,7 +122,7 @@ def _daily_users(size: DatasetSize, traits: UserTraits) -> pd.DataFrame:
     return pd.DataFrame({"user_id": users[alive].astype(np.int64), "day": days[alive]})
 
 
-def _snapshots(size: DatasetSize, rng: np.random.Generator, traits: UserTraits, orders: pd.DataFrame) -> pd.DataFrame:
+def _snapshots(size: DatasetSize, rng: np.random.Generator, traits: UserTraits) -> pd.DataFrame:
     snap = _daily_users(size, traits)
     snap = snap[rng.random(len(snap)) < 0.6]  # the risk export skips users some days
     n = len(snap)

@@ -40,7 +40,7 @@ def test_readme_quickstart_is_the_two_commands() -> None:
 
 
 @pytest.mark.parametrize(("doc", "command"), documented_commands())
-def test_documented_command_runs(doc: str, command: str, test_conf_path: Path) -> None:
+def test_documented_command_runs(doc: str, command: str, test_conf_path: Path, demo_lake: object) -> None:
     env = {**os.environ, "FEATURELAKE_CONF": str(test_conf_path)}
     argv = shlex.split(command)
     proc = subprocess.run(
