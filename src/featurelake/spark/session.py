@@ -24,6 +24,7 @@ def spark_settings(conf: FeaturelakeConfig) -> dict[str, str]:
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
         "spark.sql.session.timeZone": "UTC",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.jars": jars,
         "spark.pyspark.python": sys.executable,
         "spark.pyspark.driver.python": sys.executable,

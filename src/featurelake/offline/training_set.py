@@ -1,0 +1,269 @@
+"""Training sets: labels + point-in-time features, reproducible from their metadata.
+
+Every table is read at a pinned Delta version, recorded in `<output>.metadata.json`
+together with the feature refs, the registry version, the labels and row counts;
+`reproduce` rebuilds the identical set later, whatever was backfilled since.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from featurelake import __version__
+from featurelake.errors import FeaturelakeError
+from featurelake.offline.as_of_join import LABEL_TS, ViewRequest, as_of_join, prune_rows
+from featurelake.offline.tables import table_path
+from featurelake.registry.model import FeatureRef, Registry
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+_TIME_TYPES = {"TimestampType", "TimestampNTZType", "DateType", "StringType"}
+
+
+class LabelsNotFoundError(FeaturelakeError):
+    template = "labels {labels} do not exist; pass --labels with a parquet, delta or csv path"
+
+
+class LabelsUnreadableError(FeaturelakeError):
+    template = "labels {labels} cannot be read: {problem}"
+
+
+class LabelColumnMissingError(FeaturelakeError):
+    template = "labels {labels} have no column {column!r} (they have: {available}){hint}"
+
+
+class LabelTimestampError(FeaturelakeError):
+    template = "labels {labels}: timestamp column {column!r} {problem}"
+
+
+class EmptyLabelsError(FeaturelakeError):
+    template = "labels {labels} have no rows: there is nothing to build"
+
+
+class FeatureNameClashError(FeaturelakeError):
+    template = (
+        "output column(s) {names} would appear twice (features of several views, or a label column); "
+        "pass --full-feature-names to name them view__feature"
+    )
+
+
+class OutputExistsError(FeaturelakeError):
+    template = "{path} already exists; pass --overwrite or choose another --output"
+
+
+class FeatureTableMissingError(FeaturelakeError):
+    template = "feature view {view} v{version} has no table at {path}; run `featurelake backfill {view} ...` first"
+
+
+@dataclass
+class TrainingSetInfo:
+    """What a build read and produced: written as the metadata JSON."""
+
+    feature_refs: list[str]
+    registry_version: int | None
+    view_versions: dict[str, int]
+    tables: dict[str, dict[str, Any]]
+    labels: str
+    timestamp_column: str
+    full_feature_names: bool
+    label_rows: int = 0
+    output_rows: int = 0
+    output: str | None = None
+    output_format: str | None = None
+    timings_s: dict[str, float] = field(default_factory=dict)
+    featurelake_version: str = __version__
+    built_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+
+    def to_json(self) -> str:
+        return json.dumps(self.__dict__, indent=2, sort_keys=True, default=str)
+
+
+def read_labels(spark: SparkSession, labels: Any, labels_format: str | None = None) -> tuple[DataFrame, str]:
+    """A Spark DataFrame of labels and a description of where they came from."""
+    import pandas as pd
+    from pyspark.sql import DataFrame
+
+    if isinstance(labels, DataFrame):
+        return labels, "<Spark DataFrame>"
+    if isinstance(labels, pd.DataFrame):
+        if labels.empty:
+            raise EmptyLabelsError(labels="<pandas DataFrame>")
+        return spark.createDataFrame(labels), "<pandas DataFrame>"
+    path = str(labels)
+    fmt = labels_format or _format_of(path)
+    reader = spark.read.option("header", True).option("inferSchema", True) if fmt == "csv" else spark.read
+    if "://" not in path and not Path(path).exists():
+        raise LabelsNotFoundError(labels=path)
+    try:
+        frame = reader.format(fmt).load(path)
+        frame.schema  # noqa: B018 - resolving the schema surfaces unreadable files here
+    except Exception as exc:
+        if "TIMESTAMP(NANOS" in str(exc):
+            problem = ("nanosecond timestamps, which Spark does not read; write them in microseconds, "
+                       "e.g. pandas .to_parquet(path, coerce_timestamps='us', allow_truncated_timestamps=True)")
+            raise LabelsUnreadableError(labels=path, problem=problem) from None
+        raise
+    return frame, path
+
+
+def _format_of(path: str) -> str:
+    if path.rstrip("/").endswith(".csv"):
+        return "csv"
+    if Path(path, "_delta_log").is_dir():
+        return "delta"
+    return "parquet"
+
+
+def _label_ts(labels: DataFrame, column: str, where: str) -> DataFrame:
+    from pyspark.sql import functions as F
+
+    kind = type(labels.schema[column].dataType).__name__
+    if kind not in _TIME_TYPES:
+        problem = f"is {labels.schema[column].dataType.simpleString()}; it must be a timestamp, date or ISO string"
+        raise LabelTimestampError(labels=where, column=column, problem=problem)
+    ts = F.try_to_timestamp(F.col(column)) if kind == "StringType" else F.col(column).cast("timestamp")
+    return labels.withColumn(LABEL_TS, ts)
+
+
+def view_requests(
+    spark: SparkSession,
+    registry: Registry,
+    lake_root: str,
+    refs: list[FeatureRef],
+    full_feature_names: bool,
+    pinned: dict[str, int] | None = None,
+) -> tuple[list[ViewRequest], dict[str, dict[str, Any]]]:
+    """One request per view, each table read at a pinned Delta version (the latest, or `pinned`)."""
+    from delta.tables import DeltaTable
+
+    by_view: dict[str, list[str]] = {}
+    for ref in refs:
+        if ref.feature not in by_view.setdefault(ref.view, []):
+            by_view[ref.view].append(ref.feature)
+    requests, tables = [], {}
+    for view_name, names in by_view.items():
+        view = registry.view(view_name)
+        path = table_path(lake_root, view)
+        if not DeltaTable.isDeltaTable(spark, path):
+            raise FeatureTableMissingError(view=view_name, version=view.version, path=path)
+        version = (pinned or {}).get(view_name)
+        if version is None:
+            version = int(DeltaTable.forPath(spark, path).history(1).collect()[0]["version"])
+        rows = spark.read.format("delta").option("versionAsOf", version).load(path)
+        features = tuple(registry.feature(view_name, n) for n in names)
+        outputs = tuple(f"{view_name}__{n}" if full_feature_names else n for n in names)
+        keys = tuple(registry.join_keys(view_name))
+        requests.append(ViewRequest(view=view, keys=keys, features=features, output_names=outputs, rows=rows))
+        tables[view_name] = {"path": path, "delta_version": version, "view_version": view.version}
+    return requests, tables
+
+
+def _check_names(labels: DataFrame, requests: list[ViewRequest], where: str) -> None:
+    from collections import Counter
+
+    names = Counter([*labels.columns, *[n for r in requests for n in r.output_names]])
+    clashes = sorted(n for n, c in names.items() if c > 1)
+    if clashes:
+        raise FeatureNameClashError(names=", ".join(clashes))
+    for request in requests:
+        for key in request.keys:
+            if key not in labels.columns:
+                hint = f"; view {request.view.name} joins on {', '.join(request.keys)}"
+                raise LabelColumnMissingError(labels=where, column=key, available=", ".join(labels.columns), hint=hint)
+
+
+def build(
+    spark: SparkSession,
+    registry: Registry,
+    lake_root: str,
+    labels: Any,
+    refs: list[FeatureRef],
+    timestamp_column: str = "event_timestamp",
+    full_feature_names: bool = False,
+    labels_format: str | None = None,
+    pinned: dict[str, int] | None = None,
+) -> tuple[DataFrame, TrainingSetInfo]:
+    """The training set as a lazy DataFrame, plus what it reads (checks run eagerly)."""
+    from pyspark.sql import functions as F
+
+    started = time.monotonic()
+    frame, where = read_labels(spark, labels, labels_format)
+    if timestamp_column not in frame.columns:
+        raise LabelColumnMissingError(labels=where, column=timestamp_column, available=", ".join(frame.columns),
+                                      hint="; name it with --timestamp-column")  # fmt: skip
+    requests, tables = view_requests(spark, registry, lake_root, refs, full_feature_names, pinned)
+    _check_names(frame, requests, where)
+    frame = _label_ts(frame, timestamp_column, where)
+    stats = frame.agg(
+        F.count(F.lit(1)).alias("n"),
+        F.min(LABEL_TS).alias("lo"),
+        F.max(LABEL_TS).alias("hi"),
+        F.sum(F.when(F.col(LABEL_TS).isNull() & F.col(timestamp_column).isNotNull(), 1)).alias("bad"),
+        F.sum(F.when(F.col(timestamp_column).isNull(), 1)).alias("null"),
+    ).collect()[0]
+    if not stats["n"]:
+        raise EmptyLabelsError(labels=where)
+    if stats["bad"] or stats["null"]:
+        problem = f"has {stats['bad'] or 0} unparsable and {stats['null'] or 0} null value(s)"
+        raise LabelTimestampError(labels=where, column=timestamp_column, problem=problem)
+    pruned = [
+        ViewRequest(r.view, r.keys, r.features, r.output_names, prune_rows(r, stats["lo"], stats["hi"]))
+        for r in requests
+    ]
+    info = TrainingSetInfo(
+        feature_refs=[str(r) for r in refs],
+        registry_version=None,
+        view_versions={v: t["view_version"] for v, t in tables.items()},
+        tables=tables,
+        labels=where,
+        timestamp_column=timestamp_column,
+        full_feature_names=full_feature_names,
+        label_rows=int(stats["n"]),
+    )
+    info.timings_s["checks"] = round(time.monotonic() - started, 3)
+    return as_of_join(frame, pruned), info
+
+
+def write_atomically(frame: DataFrame, output: str, fmt: str, overwrite: bool) -> None:
+    """Write to a sibling temp folder, then rename: a failed build leaves no output."""
+    target = Path(output)
+    if target.exists() and not overwrite:
+        raise OutputExistsError(path=output)
+    staging = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        frame.write.format(fmt).save(str(staging))
+        if target.exists():
+            old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
+            target.rename(old)
+            staging.rename(target)
+            shutil.rmtree(old)
+        else:
+            staging.rename(target)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+
+
+def metadata_path(output: str) -> Path:
+    return Path(f"{output.rstrip('/')}.metadata.json")
+
+
+def write_metadata(info: TrainingSetInfo, output: str) -> Path:
+    path = metadata_path(output)
+    staging = path.with_name(f".{path.name}.tmp")
+    staging.write_text(info.to_json())
+    staging.replace(path)
+    return path
+
+
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(Path(path).read_text())
+    return data

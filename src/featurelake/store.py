@@ -1,0 +1,131 @@
+"""FeatureStore: the Python entry point (training sets now, online reads next).
+
+store = FeatureStore(repo="feature_specs", conf="conf/local.yaml")
+training = store.get_historical_features(labels, features=["user_orders:spend_30d"])
+"""
+
+from __future__ import annotations
+
+import time
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from featurelake.config import FeaturelakeConfig, load_config
+from featurelake.registry import apply_specs, load_registry
+from featurelake.registry.model import FeatureRef, Registry
+from featurelake.registry.store import RegistryStore
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+    from featurelake.offline.training_set import TrainingSetInfo
+
+
+class FeatureStore:
+    def __init__(
+        self,
+        repo: str | Path = "feature_specs",
+        conf: str | Path | FeaturelakeConfig | None = None,
+        spark: SparkSession | None = None,
+    ) -> None:
+        self.repo = Path(repo)
+        self.config = conf if isinstance(conf, FeaturelakeConfig) else load_config(conf)
+        self._spark = spark
+
+    @property
+    def spark(self) -> SparkSession:
+        if self._spark is None:
+            from featurelake.spark.session import build_spark_session
+
+            self._spark = build_spark_session(self.config)
+        return self._spark
+
+    @cached_property
+    def registry(self) -> Registry:
+        """The applied registry (what `featurelake apply` made live)."""
+        return load_registry(self.config)
+
+    def apply(self, allow_destroy: bool = False) -> int | None:
+        """Apply the repo's specs; returns the new registry version (None: no change)."""
+        _, version = apply_specs(self.repo, self.config, allow_destroy=allow_destroy)
+        self.__dict__.pop("registry", None)
+        return version
+
+    def resolve(self, features: list[str] | None = None, feature_service: str | None = None) -> list[FeatureRef]:
+        refs = self.registry.service_refs(feature_service) if feature_service else []
+        return refs + self.registry.resolve_refs(features or [])
+
+    def get_historical_features(
+        self,
+        labels: Any,
+        features: list[str] | None = None,
+        feature_service: str | None = None,
+        timestamp_column: str = "event_timestamp",
+        full_feature_names: bool = False,
+    ) -> DataFrame:
+        """Labels (Spark/pandas DataFrame or a path) joined point-in-time with the features."""
+        from featurelake.offline.training_set import build
+
+        refs = self.resolve(features, feature_service)
+        frame, _ = build(self.spark, self.registry, self.config.lake_root, labels, refs, timestamp_column,
+                         full_feature_names)  # fmt: skip
+        return frame
+
+    def build_training_set(
+        self,
+        labels: Any,
+        output: str,
+        features: list[str] | None = None,
+        feature_service: str | None = None,
+        timestamp_column: str = "event_timestamp",
+        full_feature_names: bool = False,
+        output_format: str = "parquet",
+        overwrite: bool = False,
+        labels_format: str | None = None,
+    ) -> TrainingSetInfo:
+        """Build, write (atomically) and describe a training set; returns its metadata."""
+        refs = self.resolve(features, feature_service)
+        version = RegistryStore(self.config.lake_root).current_version()
+        return self._build(labels, output, refs, timestamp_column, full_feature_names, output_format, overwrite,
+                           labels_format, pinned=None, registry=(self.registry, version))  # fmt: skip
+
+    def reproduce_training_set(self, metadata: str | Path, output: str, overwrite: bool = False) -> TrainingSetInfo:
+        """Rebuild a training set from its metadata JSON: same labels, refs, registry and table versions."""
+        from featurelake.offline.training_set import read_metadata
+
+        meta = read_metadata(metadata)
+        registry = load_registry(self.config, meta["registry_version"])
+        refs = registry.resolve_refs(meta["feature_refs"])
+        pinned = {view: int(t["delta_version"]) for view, t in meta["tables"].items()}
+        return self._build(meta["labels"], output, refs, meta["timestamp_column"], meta["full_feature_names"],
+                           meta["output_format"] or "parquet", overwrite, None, pinned,
+                           (registry, meta["registry_version"]))  # fmt: skip
+
+    def _build(
+        self,
+        labels: Any,
+        output: str,
+        refs: list[FeatureRef],
+        timestamp_column: str,
+        full_feature_names: bool,
+        output_format: str,
+        overwrite: bool,
+        labels_format: str | None,
+        pinned: dict[str, int] | None,
+        registry: tuple[Registry, int | None],
+    ) -> TrainingSetInfo:
+        from featurelake.offline.training_set import build, write_atomically, write_metadata
+
+        started = time.monotonic()
+        frame, info = build(self.spark, registry[0], self.config.lake_root, labels, refs, timestamp_column,
+                            full_feature_names, labels_format, pinned)  # fmt: skip
+        info.registry_version = registry[1]
+        written = time.monotonic()
+        write_atomically(frame, output, output_format, overwrite)
+        info.timings_s["join_and_write"] = round(time.monotonic() - written, 3)
+        info.output, info.output_format = output, output_format
+        info.output_rows = self.spark.read.format(output_format).load(output).count()
+        info.timings_s["total"] = round(time.monotonic() - started, 3)
+        write_metadata(info, output)
+        return info

@@ -1,0 +1,233 @@
+"""Point-in-time training sets against a brute-force pandas oracle, plus bad input and reproducibility."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from featurelake.config import load_config
+from featurelake.offline.tables import table_path
+from featurelake.offline.training_set import (
+    EmptyLabelsError,
+    FeatureNameClashError,
+    LabelColumnMissingError,
+    LabelsUnreadableError,
+    LabelTimestampError,
+    OutputExistsError,
+)
+from featurelake.registry import apply_specs
+from featurelake.registry.model import UnknownFeatureError, UnknownViewError
+from featurelake.store import FeatureStore
+
+SPEC = """
+entities:
+  - {name: user, join_keys: [user_id]}
+  - {name: product, join_keys: [product_id]}
+sources:
+  - {name: s_stats, format: parquet, path: raw/s, timestamp: event_timestamp, created_timestamp: created}
+  - {name: s_profile, format: parquet, path: raw/p, timestamp: event_timestamp}
+  - {name: s_product, format: parquet, path: raw/q, timestamp: event_timestamp}
+"""
+VIEWS = {
+    "stats": ("user", "s_stats", "3d", ["spend: {dtype: double}", "purchases: {dtype: int64, default: -1}"]),
+    "profile": ("user", "s_profile", "10d", ["tier: {dtype: string}", "spend: {dtype: double}"]),
+    "product": ("product", "s_product", "1d", ["price: {dtype: double, default: 9.5}"]),
+}
+T0 = pd.Timestamp("2025-02-01", tz="UTC")
+KEYS = {"user": "user_id", "product": "product_id"}
+
+
+def view_yaml(name: str) -> str:
+    entity, source, ttl, features = VIEWS[name]
+    header = f"feature_view:\n  name: {name}\n  version: 1\n  entity: {entity}\n  source: {source}\n  owner: t\n"
+    items = []
+    for feature in features:
+        feature_name, spec = feature.split(": ", 1)
+        items.append(f"    - {{name: {feature_name}, {spec[1:]}\n")
+    return header + f"  ttl: {ttl}\n  features:\n" + "".join(items)
+
+
+def feature_rows(rng: np.random.Generator, view: str, n: int, entities: int) -> pd.DataFrame:
+    key = KEYS[VIEWS[view][0]]
+    ts = T0 + pd.to_timedelta(rng.integers(0, 20 * 86400, n) // 3600 * 3600, unit="s")  # whole hours: many ties
+    frame = pd.DataFrame({key: rng.integers(0, entities, n).astype(np.int64), "event_timestamp": ts})
+    frame["created_timestamp"] = frame.event_timestamp + pd.to_timedelta(rng.integers(0, 5, n) * 60, unit="s")
+    frame = frame.drop_duplicates([key, "event_timestamp", "created_timestamp"])  # the validation gate's rule
+    m = len(frame)
+    if view == "stats":
+        frame["spend"] = rng.gamma(2.0, 10.0, m).round(3)
+        frame["purchases"] = pd.array(np.where(rng.random(m) < 0.1, None, rng.integers(0, 9, m)), dtype="Int64")
+    elif view == "profile":
+        frame["tier"] = rng.choice(["gold", "silver", None], m)
+        frame["spend"] = rng.random(m).round(4)
+    else:
+        frame["price"] = np.where(rng.random(m) < 0.1, np.nan, rng.gamma(2.0, 5.0, m).round(2))
+    frame["date"] = frame.event_timestamp.dt.date
+    return frame
+
+
+def make_labels(rng: np.random.Generator, tables: dict[str, pd.DataFrame], n: int = 600) -> pd.DataFrame:
+    labels = pd.DataFrame({
+        "user_id": pd.array(rng.integers(0, 35, n), dtype="Int64"),  # 30 users have features: 5 are unknown
+        "product_id": rng.integers(0, 12, n).astype(np.int64),
+        "event_timestamp": T0 + pd.to_timedelta(rng.integers(-2 * 86400, 24 * 86400, n), unit="s"),
+        "label": rng.integers(0, 2, n),
+    })  # fmt: skip
+    stats = tables["stats"].sample(40, random_state=1)
+    edges = pd.DataFrame({  # exactly ttl old (kept) and a microsecond older (dropped); exactly at the row's time
+        "user_id": pd.array(list(stats.user_id[:20]) * 2 + list(stats.user_id[20:]), dtype="Int64"),
+        "product_id": 0,
+        "event_timestamp": list(stats.event_timestamp[:20] + pd.Timedelta(days=3))
+        + list(stats.event_timestamp[:20] + pd.Timedelta(days=3, microseconds=1))
+        + list(stats.event_timestamp[20:]),
+        "label": 1,
+    })  # fmt: skip
+    labels = pd.concat([labels, edges, labels.sample(50, random_state=2)], ignore_index=True)  # duplicates
+    labels.loc[labels.sample(15, random_state=3).index, "user_id"] = pd.NA  # null keys
+    labels["row"] = np.arange(len(labels)) % (len(labels) - 50)  # duplicates share their row id
+    return labels
+
+
+def oracle(labels: pd.DataFrame, tables: dict[str, pd.DataFrame], full: bool) -> pd.DataFrame:
+    out = labels.copy()
+    for view, (entity, _, ttl, features) in VIEWS.items():
+        key, table, ttl_td = KEYS[entity], tables[view], pd.Timedelta(ttl)
+        names = [f.split(":")[0] for f in features]
+        defaults = {"purchases": -1, "price": 9.5}
+        values: dict[str, list[object]] = {n: [] for n in names}
+        for _, label in labels.iterrows():
+            k, t = label[key], label.event_timestamp
+            rows = (
+                table[(table[key] == k) & (table.event_timestamp <= t) & (table.event_timestamp >= t - ttl_td)]
+                if pd.notna(k)
+                else table.iloc[:0]
+            )
+            best = rows.sort_values(["event_timestamp", "created_timestamp"]).iloc[-1] if len(rows) else None
+            for n in names:
+                v = None if best is None else best[n]
+                v = None if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA else v
+                values[n].append(defaults.get(n) if v is None and view in ("stats", "product") and n in defaults else v)
+        for n in names:
+            out[f"{view}__{n}" if full else n] = values[n]
+    return out
+
+
+def normalise(frame: pd.DataFrame) -> list[tuple[object, ...]]:
+    frame = frame.copy()
+    frame["event_timestamp"] = pd.to_datetime(frame.event_timestamp, utc=True)
+    rows = []
+    for record in frame.to_dict("records"):
+        rows.append(
+            tuple(
+                sorted(
+                    (
+                        k,
+                        None
+                        if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v))
+                        else (round(v, 9) if isinstance(v, float) else v),
+                    )
+                    for k, v in record.items()
+                )
+            )
+        )
+    return sorted(rows, key=repr)
+
+
+@pytest.fixture(scope="module")
+def world(spark, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    base = tmp_path_factory.mktemp("pit")
+    (base / "conf").mkdir()
+    jars = Path(__file__).resolve().parents[2] / ".featurelake" / "jars"
+    (base / "conf" / "c.yaml").write_text(f"project: pit\nlake_root: ./lake\nspark:\n  jars_dir: {jars}\n")
+    conf = load_config(base / "conf" / "c.yaml", env={})
+    repo = base / "specs"
+    repo.mkdir()
+    (repo / "base.yaml").write_text(SPEC)
+    for name in VIEWS:
+        (repo / f"{name}.yaml").write_text(view_yaml(name))
+    apply_specs(repo, conf)
+    store = FeatureStore(repo=repo, conf=conf, spark=spark)
+    rng = np.random.default_rng(11)
+    tables = {"stats": feature_rows(rng, "stats", 500, 30), "profile": feature_rows(rng, "profile", 200, 30),
+              "product": feature_rows(rng, "product", 150, 10)}  # fmt: skip
+    for name, frame in tables.items():
+        path = table_path(conf.lake_root, store.registry.view(name))
+        spark.createDataFrame(frame).write.format("delta").partitionBy("date").save(path)
+    return store, conf, tables, make_labels(rng, tables)
+
+
+ALL = ["stats:spend", "stats:purchases", "profile:tier", "profile:spend", "product:price"]
+
+
+def test_point_in_time_join_matches_the_oracle(world) -> None:  # type: ignore[no-untyped-def]
+    store, _, tables, labels = world
+    result = store.get_historical_features(labels, features=ALL, full_feature_names=True).toPandas()
+    assert len(result) == len(labels)
+    assert list(result.columns) == [*labels.columns, *[r.replace(":", "__") for r in ALL]]
+    assert normalise(result) == normalise(oracle(labels, tables, full=True))
+
+
+def test_name_clash_needs_full_feature_names(world) -> None:  # type: ignore[no-untyped-def]
+    store, _, _, labels = world
+    with pytest.raises(FeatureNameClashError, match="spend"):
+        store.get_historical_features(labels, features=ALL)
+    short = store.get_historical_features(labels, features=["stats:spend", "product:price"]).toPandas()
+    assert list(short.columns) == [*labels.columns, "spend", "price"]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "error", "match"),
+    [
+        (lambda frame: frame.drop(columns=["product_id"]), LabelColumnMissingError, "no column 'product_id'"),
+        (lambda frame: frame.drop(columns=["event_timestamp"]), LabelColumnMissingError, "--timestamp-column"),
+        (lambda frame: frame.assign(event_timestamp=1), LabelTimestampError, "is bigint"),
+        (lambda frame: frame.assign(event_timestamp="not a time"), LabelTimestampError, "unparsable"),
+        (lambda frame: frame.iloc[:0], EmptyLabelsError, "no rows"),
+    ],
+    ids=["missing-key", "missing-time", "int-time", "string-time", "empty"],
+)
+def test_bad_labels_are_refused_and_nothing_is_written(world, tmp_path: Path, mutate, error, match) -> None:  # type: ignore[no-untyped-def]
+    store, _, _, labels = world
+    out = tmp_path / "out"
+    with pytest.raises(error, match=match):
+        store.build_training_set(mutate(labels), str(out), features=["stats:spend", "product:price"])
+    assert not out.exists() and not list(tmp_path.iterdir())
+
+
+def test_unknown_view_and_feature(world) -> None:  # type: ignore[no-untyped-def]
+    store, _, _, labels = world
+    with pytest.raises(UnknownViewError, match="did you mean 'stats'"):
+        store.get_historical_features(labels, features=["stat:spend"])
+    with pytest.raises(UnknownFeatureError, match="did you mean 'spend'"):
+        store.get_historical_features(labels, features=["stats:spent"])
+
+
+def test_a_build_is_reproduced_exactly_after_new_data(world, spark, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    store, conf, tables, labels = world
+    labels_path = tmp_path / "labels.parquet"
+    labels.to_parquet(labels_path)  # pandas' default: nanoseconds, which Spark refuses
+    with pytest.raises(LabelsUnreadableError, match="coerce_timestamps='us'"):
+        store.build_training_set(str(labels_path), str(tmp_path / "v1"), features=["stats:spend"])
+    labels.to_parquet(labels_path, coerce_timestamps="us", allow_truncated_timestamps=True)
+    first = store.build_training_set(str(labels_path), str(tmp_path / "v1"), features=["stats:spend", "product:price"])
+    assert first.output_rows == len(labels) and first.label_rows == len(labels)
+    meta = tmp_path / "v1.metadata.json"
+    assert meta.is_file()
+    with pytest.raises(OutputExistsError):
+        store.build_training_set(str(labels_path), str(tmp_path / "v1"), features=["stats:spend"])
+    # new feature rows arrive: the latest value of every user changes
+    newer = tables["stats"].assign(event_timestamp=lambda f: f.event_timestamp + pd.Timedelta(minutes=30),
+                                   created_timestamp=lambda f: f.created_timestamp + pd.Timedelta(minutes=30),
+                                   spend=-1.0)  # fmt: skip
+    path = table_path(conf.lake_root, store.registry.view("stats"))
+    spark.createDataFrame(newer).write.format("delta").mode("append").save(path)
+    again = store.reproduce_training_set(meta, str(tmp_path / "v1_again"))
+    assert again.tables == first.tables
+    read = lambda p: spark.read.parquet(str(p)).toPandas()  # noqa: E731
+    assert normalise(read(tmp_path / "v1_again")) == normalise(read(tmp_path / "v1"))
+    fresh = store.build_training_set(str(labels_path), str(tmp_path / "v2"), features=["stats:spend", "product:price"])
+    assert fresh.tables["stats"]["delta_version"] > first.tables["stats"]["delta_version"]
+    assert (read(tmp_path / "v2").spend == -1.0).any()
