@@ -58,6 +58,12 @@ redis:
 
 
 @pytest.fixture(scope="session")
+def make_test_conf():  # type: ignore[no-untyped-def]
+    """write_test_conf(directory, redis_url, lake_root) -> conf path, for tests that need their own lake."""
+    return write_test_conf
+
+
+@pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     """A real redis-server on a free loopback port, for the whole test session."""
     server = start_redis_server(tmp_path_factory.mktemp("redis"), port=free_port())

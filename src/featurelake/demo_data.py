@@ -35,6 +35,9 @@ class DatasetSize:
     seed: int = 7
 
 
+DEFAULT_SIZE = DatasetSize()
+
+
 @dataclass(frozen=True)
 class UserTraits:
     activity: np.ndarray  # relative activity level
@@ -73,7 +76,7 @@ def _write(frame: pd.DataFrame, lake_root: Path, name: str, ts_column: str) -> i
     return len(frame)
 
 
-def generate(lake_root: Path | str, size: DatasetSize = DatasetSize(), only: set[str] | None = None) -> dict[str, int]:
+def generate(lake_root: Path | str, size: DatasetSize = DEFAULT_SIZE, only: set[str] | None = None) -> dict[str, int]:
     """Write the raw sources (all, or `only` these); returns row counts. Same size and seed -> same data."""
     lake = Path(lake_root)
     rng = np.random.default_rng(size.seed)
@@ -150,4 +153,26 @@ def _embeddings(size: DatasetSize, rng: np.random.Generator, traits: UserTraits)
         "user_id": daily.user_id.to_numpy(),
         "event_timestamp": ts,
         "embedding": list(vectors.astype(np.float32)),
+    })  # fmt: skip
+
+
+def churn_labels(size: DatasetSize, n: int = 5_000, horizon_days: int = 7) -> pd.DataFrame:
+    """Labels for the demo's model: does a user churn within `horizon_days` of the label time?
+
+    Label times fall in the last third of the dataset, so features have history behind them.
+    """
+    rng = np.random.default_rng(size.seed + 1)
+    traits = user_traits(size, np.random.default_rng(size.seed))
+    if size.days <= horizon_days + 1:
+        raise ValueError(f"a dataset of {size.days} days is too short for a {horizon_days}-day churn horizon")
+    first_day = min(size.days * 2 // 3, size.days - horizon_days - 1)
+    day = rng.integers(first_day, size.days - horizon_days, n)
+    users = rng.integers(0, size.users, n)
+    alive = day < traits.churn_day[users]
+    users, day = users[alive], day[alive]
+    seconds = rng.integers(0, 86_400, len(day))
+    return pd.DataFrame({
+        "user_id": users.astype(np.int64),
+        "event_timestamp": pd.Timestamp(size.start, tz="UTC") + pd.to_timedelta(day * 86_400 + seconds, unit="s"),
+        "churned": (traits.churn_day[users] <= day + horizon_days).astype(np.int64),
     })  # fmt: skip

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from featurelake.online.redis_server import RedisServer
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 _BLOCK = re.compile(r"```(?:bash|sh|console)\n(.*?)```", re.S)
@@ -55,11 +57,16 @@ def test_documented_command_runs(doc: str, command: str, test_conf_path: Path, d
 
 
 @pytest.mark.slow
-def test_demo_runs_on_the_test_environment(test_conf_path: Path) -> None:
+def test_demo_runs_on_the_test_environment(redis_server: RedisServer, tmp_path: Path, make_test_conf) -> None:  # type: ignore[no-untyped-def]
+    conf = make_test_conf(tmp_path, redis_server.url, tmp_path / "lake")  # its own lake: the demo regenerates data
     proc = subprocess.run(
-        [str(BIN / "featurelake"), "demo", "--conf", str(test_conf_path)],
+        [str(BIN / "featurelake"), "demo", "--conf", str(conf), "--repo", str(REPO_ROOT / "feature_specs"),
+         "--users", "300", "--days", "21"],
         capture_output=True, text=True, timeout=900, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "redis: round trip" in proc.stdout
-    assert "1000 at version 0" in proc.stdout
+    assert "specs: 5 feature views applied" in proc.stdout
+    for view in ("user_orders", "user_sessions", "user_stats", "user_embedding", "product_popularity"):
+        assert f"backfill {view}: 21 days" in proc.stdout
+    assert "training set:" in proc.stdout and "x 8 features" in proc.stdout

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -71,11 +72,17 @@ def setup_jars_cmd(conf: ConfOption = None) -> None:
 
 
 @app.command("demo")
-def demo_cmd(conf: ConfOption = None) -> None:
+def demo_cmd(
+    conf: ConfOption = None,
+    repo: Annotated[Path, typer.Option("--repo", help="Feature repository.")] = Path("feature_specs"),
+    users: Annotated[int, typer.Option(help="Users in the generated dataset.")] = 2_000,
+    days: Annotated[int, typer.Option(help="Days in the generated dataset.")] = 30,
+) -> None:
     """Run the main job end to end on the configured environment."""
     from featurelake.demo import run_demo
+    from featurelake.demo_data import DatasetSize
 
-    run_demo(load_config(conf), say=out.print)
+    run_demo(load_config(conf), repo, DatasetSize(users=users, days=days), say=out.print)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -107,8 +107,10 @@ def read_labels(spark: SparkSession, labels: Any, labels_format: str | None = No
         frame.schema  # noqa: B018 - resolving the schema surfaces unreadable files here
     except Exception as exc:
         if "TIMESTAMP(NANOS" in str(exc):
-            problem = ("nanosecond timestamps, which Spark does not read; write them in microseconds, "
-                       "e.g. pandas .to_parquet(path, coerce_timestamps='us', allow_truncated_timestamps=True)")
+            problem = (
+                "nanosecond timestamps, which Spark does not read; write them in microseconds, "
+                "e.g. pandas .to_parquet(path, coerce_timestamps='us', allow_truncated_timestamps=True)"
+            )
             raise LabelsUnreadableError(labels=path, problem=problem) from None
         raise
     return frame, path

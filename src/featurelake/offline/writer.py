@@ -45,6 +45,8 @@ def replace_range(spark: SparkSession, path: str, rows: DataFrame, start: date, 
     from delta.tables import DeltaTable
 
     ensure_table(spark, path, rows)
+    # One file per date partition: readers (training sets, materialization) pay per file.
+    rows = rows.repartition(PARTITION)
     for attempt in range(attempts):
         try:
             (
