@@ -12,7 +12,7 @@ from rich.table import Table
 
 from featurelake.cli.common import DEFAULT_REPO, ConfOption, RepoOption, app, optional_config, out
 from featurelake.config import load_config
-from featurelake.registry import apply_specs, compile_specs, load_registry, plan_specs
+from featurelake.registry import PlannedApply, apply_specs, compile_specs, load_registry, plan_specs
 from featurelake.registry.model import Registry
 from featurelake.specs.models import FeatureView, SpecFile
 
@@ -30,16 +30,22 @@ def validate_cmd(repo: RepoOption = DEFAULT_REPO, conf: ConfOption = None) -> No
     )
 
 
-@app.command("plan")
-def plan_cmd(repo: RepoOption = DEFAULT_REPO, conf: ConfOption = None) -> None:
-    """Show what `apply` would change in the registry."""
-    planned = plan_specs(repo, load_config(conf))
-    if not planned.plan.changes:
+def _print_changes(planned: PlannedApply, summary: str | None) -> None:
+    """The changes and a summary line; `summary=None` means there was nothing to do."""
+    if summary is None:
         out.print(f"no changes (registry version {planned.current_version} is current)")
         return
     for change in planned.plan.changes:
         out.print(str(change))
-    out.print(f"{len(planned.plan.changes)} change(s); `featurelake apply` makes them live")
+    out.print(summary)
+
+
+@app.command("plan")
+def plan_cmd(repo: RepoOption = DEFAULT_REPO, conf: ConfOption = None) -> None:
+    """Show what `apply` would change in the registry."""
+    planned = plan_specs(repo, load_config(conf))
+    changes = len(planned.plan.changes)
+    _print_changes(planned, f"{changes} change(s); `featurelake apply` makes them live" if changes else None)
 
 
 @app.command("apply")
@@ -50,12 +56,7 @@ def apply_cmd(
 ) -> None:
     """Compile the specs into a new registry version and make it live (atomically)."""
     planned, version = apply_specs(repo, load_config(conf), allow_destroy=allow_destroy)
-    if version is None:
-        out.print(f"no changes (registry version {planned.current_version} is current)")
-        return
-    for change in planned.plan.changes:
-        out.print(str(change))
-    out.print(f"applied registry version {version}")
+    _print_changes(planned, None if version is None else f"applied registry version {version}")
 
 
 @app.command("list")

@@ -150,8 +150,6 @@ def backfill_view(
     show_progress: bool = False,
 ) -> BackfillResult:
     """Compute days [start, end] of a view and replace them in its Delta table."""
-    from delta.tables import DeltaTable
-
     started = time.monotonic()
     view = registry.view(view_name)
     path = table_path(lake_root, view)
@@ -160,10 +158,9 @@ def backfill_view(
         rows, cached, source_events = compute_days(spark, registry, view_name, lake_root, start, end)
     try:
         with spark_progress(spark, f"{view_name}: computing and writing {days} day(s)", show_progress):
-            version = replace_range(spark, path, rows, start, end)
+            version, metrics = replace_range(spark, path, rows, start, end)
     finally:
         cached.unpersist()
-    metrics = DeltaTable.forPath(spark, path).history(1).collect()[0]["operationMetrics"] or {}
     return BackfillResult(
         view=view_name,
         view_version=view.version,

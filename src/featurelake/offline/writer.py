@@ -40,8 +40,10 @@ def ensure_table(spark: SparkSession, path: str, example: DataFrame, attempts: i
             time.sleep(0.2 * (attempt + 1))
 
 
-def replace_range(spark: SparkSession, path: str, rows: DataFrame, start: date, end: date, attempts: int = 5) -> int:
-    """Replace partitions [start, end] with `rows`; returns the Delta version written."""
+def replace_range(
+    spark: SparkSession, path: str, rows: DataFrame, start: date, end: date, attempts: int = 5
+) -> tuple[int, dict[str, str]]:
+    """Replace partitions [start, end] with `rows`; returns the Delta version and its operation metrics."""
     from delta.tables import DeltaTable
 
     ensure_table(spark, path, rows)
@@ -60,4 +62,5 @@ def replace_range(spark: SparkSession, path: str, rows: DataFrame, start: date, 
             if attempt == attempts - 1 or not any(marker in str(exc) for marker in _RETRYABLE):
                 raise
             time.sleep(0.2 * (attempt + 1))
-    return int(DeltaTable.forPath(spark, path).history(1).collect()[0]["version"])
+    commit = DeltaTable.forPath(spark, path).history(1).collect()[0]
+    return int(commit["version"]), dict(commit["operationMetrics"] or {})
