@@ -231,3 +231,19 @@ def test_a_build_is_reproduced_exactly_after_new_data(world, spark, tmp_path: Pa
     fresh = store.build_training_set(str(labels_path), str(tmp_path / "v2"), features=["stats:spend", "product:price"])
     assert fresh.tables["stats"]["delta_version"] > first.tables["stats"]["delta_version"]
     assert (read(tmp_path / "v2").spend == -1.0).any()
+
+
+def test_delta_output_and_metadata_contents(world, spark, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    store, _, _, labels = world
+    info = store.build_training_set(labels, str(tmp_path / "set"), features=["stats", "product:price"],
+                                    output_format="delta")  # fmt: skip
+    assert spark.read.format("delta").load(str(tmp_path / "set")).count() == len(labels)
+    meta = json.loads((tmp_path / "set.metadata.json").read_text())
+    assert meta["feature_refs"] == ["stats:spend", "stats:purchases", "product:price"]
+    assert meta["output_format"] == "delta" and meta["output_rows"] == meta["label_rows"] == len(labels)
+    assert meta["registry_version"] == 1 and meta["view_versions"] == {"stats": 1, "product": 1}
+    assert set(meta["tables"]) == {"stats", "product"} and all("delta_version" in t for t in meta["tables"].values())
+    assert meta["featurelake_version"] and meta["timings_s"]["total"] > 0
+    assert info.labels == "<pandas DataFrame>"
