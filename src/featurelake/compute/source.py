@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from featurelake.compute.errors import SourceColumnMissingError, SourceColumnTypeError, SourceNotFoundError
 from featurelake.offline.tables import spark_type
 from featurelake.registry.model import Registry
+from featurelake.spark.times import TIME_TYPES, as_timestamp
 from featurelake.specs.expressions import check_expression
 from featurelake.specs.models import Feature, FeatureView, Source
 from featurelake.specs.source_schema import source_location
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
     from pyspark.sql.types import DataType
 
-_TIME_TYPES = {"TimestampType", "TimestampNTZType", "DateType", "StringType"}
 _KEY_TYPES = {"ByteType", "ShortType", "IntegerType", "LongType", "StringType"}
 _INTEGRAL = {"ByteType", "ShortType", "IntegerType", "LongType"}
 _NUMERIC = _INTEGRAL | {"FloatType", "DoubleType", "DecimalType"}
@@ -94,19 +94,10 @@ def _check_columns(raw: DataFrame, registry: Registry, view: FeatureView) -> Non
             raise SourceColumnTypeError(view=view.name, source=source.name, column=key, found=types[key].simpleString(),
                                         expected="an integer or string entity key", hint="")  # fmt: skip
     for column in [registry.timestamp_column(view.name), source.created_timestamp or ""]:
-        if column and _type_name(types[column]) not in _TIME_TYPES:
+        if column and _type_name(types[column]) not in TIME_TYPES:
             raise SourceColumnTypeError(view=view.name, source=source.name, column=column,
                                         found=types[column].simpleString(), expected="a timestamp, date or string",
                                         hint="; epoch numbers: convert them in the source")  # fmt: skip
-
-
-def _as_timestamp(raw: DataFrame, column: str) -> Column:
-    from pyspark.sql import functions as F
-
-    kind = _type_name(raw.schema[column].dataType)
-    if kind == "StringType":
-        return F.try_to_timestamp(F.col(column))
-    return F.col(column).cast("timestamp")  # naive (NTZ) timestamps are read as UTC
 
 
 def _time_filter(raw: DataFrame, column: str, lo: datetime, hi: datetime) -> Column:
@@ -115,7 +106,7 @@ def _time_filter(raw: DataFrame, column: str, lo: datetime, hi: datetime) -> Col
 
     kind = _type_name(raw.schema[column].dataType)
     if kind == "StringType":
-        ts = F.try_to_timestamp(F.col(column))
+        ts = as_timestamp(raw, column)
         return (ts >= F.lit(lo)) & (ts < F.lit(hi))
     if kind == "TimestampNTZType":
         lo_lit, hi_lit = F.lit(lo).cast("timestamp_ntz"), F.lit(hi).cast("timestamp_ntz")
@@ -142,10 +133,10 @@ def read_events(
     _check_columns(raw, registry, view)
     ts_column = registry.timestamp_column(view.name)
     keys = registry.join_keys(view.name)
-    ts = _as_timestamp(raw, ts_column)
+    ts = as_timestamp(raw, ts_column)
     raw_is_string = _type_name(raw.schema[ts_column].dataType) == "StringType"
     bad_ts = (F.col(ts_column).isNotNull() & ts.isNull()) if raw_is_string else F.lit(False)
-    created = _as_timestamp(raw, source.created_timestamp) if source.created_timestamp else ts
+    created = as_timestamp(raw, source.created_timestamp) if source.created_timestamp else ts
     values = []
     for i, feature in enumerate(view.features):
         if feature.source_expression is None:  # count(*)

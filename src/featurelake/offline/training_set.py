@@ -21,11 +21,10 @@ from featurelake.errors import FeaturelakeError
 from featurelake.offline.as_of_join import LABEL_TS, ViewRequest, as_of_join, prune_rows
 from featurelake.offline.tables import table_path
 from featurelake.registry.model import FeatureRef, Registry
+from featurelake.spark.times import TIME_TYPES, as_timestamp, type_name
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
-
-_TIME_TYPES = {"TimestampType", "TimestampNTZType", "DateType", "StringType"}
 
 
 class LabelsNotFoundError(FeaturelakeError):
@@ -125,14 +124,11 @@ def _format_of(path: str) -> str:
 
 
 def _label_ts(labels: DataFrame, column: str, where: str) -> DataFrame:
-    from pyspark.sql import functions as F
 
-    kind = type(labels.schema[column].dataType).__name__
-    if kind not in _TIME_TYPES:
+    if type_name(labels, column) not in TIME_TYPES:
         problem = f"is {labels.schema[column].dataType.simpleString()}; it must be a timestamp, date or ISO string"
         raise LabelTimestampError(labels=where, column=column, problem=problem)
-    ts = F.try_to_timestamp(F.col(column)) if kind == "StringType" else F.col(column).cast("timestamp")
-    return labels.withColumn(LABEL_TS, ts)
+    return labels.withColumn(LABEL_TS, as_timestamp(labels, column))
 
 
 def view_requests(
