@@ -40,6 +40,7 @@ def write_test_conf(directory: Path, redis_url: str, lake_root: Path) -> Path:
         f"""project: fltest
 lake_root: {lake_root}
 state_dir: {directory / "state"}
+web_assets_dir: {REPO_ROOT / ".featurelake" / "web-assets"}
 spark:
   master: local[2]
   jars_dir: {REPO_ROOT / ".featurelake" / "jars"}

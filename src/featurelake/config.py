@@ -55,6 +55,7 @@ class FeaturelakeConfig(_Model):
     lake_root: str = "./lake"
     state_dir: Path = Path(".featurelake")
     reports_dir: str | None = None
+    web_assets_dir: Path = Path(".featurelake/web-assets")
     spark: SparkConf = Field(default_factory=SparkConf)
     redis: RedisConf = Field(default_factory=RedisConf)
     source_file: Path | None = None
@@ -189,6 +190,7 @@ def _resolve_paths(conf: FeaturelakeConfig, root: Path, overridden_lake_root: bo
             "lake_root": lake_root,
             "state_dir": under_root(conf.state_dir),
             "reports_dir": reports,
+            "web_assets_dir": under_root(conf.web_assets_dir),
             "spark": spark,
             "redis": redis,
         }
@@ -203,6 +205,7 @@ def describe_config(conf: FeaturelakeConfig) -> dict[str, Any]:
         "lake_root": conf.lake_root,
         "state_dir": str(conf.state_dir),
         "reports_dir": conf.resolved_reports_dir,
+        "web_assets_dir": str(conf.web_assets_dir),
         "spark": {
             "master": conf.spark.master,
             "jars_dir": str(conf.spark.jars_dir),

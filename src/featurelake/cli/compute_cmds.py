@@ -17,12 +17,15 @@ def _compute(view: str, start: date, end: date, conf: ConfOption) -> None:
     from featurelake.compute.backfill import backfill_view
     from featurelake.registry import load_registry
     from featurelake.spark.session import build_spark_session
+    from featurelake.validation.context import ValidationPaths
 
     config = load_config(conf)
     registry = load_registry(config)
     registry.view(view)  # unknown view: fail before starting Spark
     spark = build_spark_session(config, app_name=f"featurelake-compute-{view}")
-    result = backfill_view(spark, registry, view, config.lake_root, start, end, show_progress=True)
+    paths = ValidationPaths.from_config(config)
+    result = backfill_view(spark, registry, view, config.lake_root, start, end, show_progress=True, validation=paths)
+    out.print(result.validation.summary())
     out.print(
         f"{result.view} v{result.view_version}: {result.days} day(s) {result.start}..{result.end}, "
         f"{result.source_events} source events -> {result.rows_written} rows in {result.table} "

@@ -20,12 +20,14 @@ from featurelake.compute.errors import (
     UnparsableTimestampsError,
 )
 from featurelake.compute.progress import spark_progress
+from featurelake.compute.publish import publish_rows
 from featurelake.compute.rows import feature_rows
 from featurelake.compute.source import feature_value_column, read_events
 from featurelake.offline.tables import table_path
-from featurelake.offline.writer import replace_range
 from featurelake.registry.model import Registry
 from featurelake.specs.models import FeatureView
+from featurelake.validation.context import ValidationPaths
+from featurelake.validation.gate import ValidationOutcome
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -42,6 +44,7 @@ class BackfillResult:
     rows_written: int
     delta_version: int
     seconds: float
+    validation: ValidationOutcome
 
     @property
     def days(self) -> int:
@@ -148,17 +151,22 @@ def backfill_view(
     start: date,
     end: date,
     show_progress: bool = False,
+    validation: ValidationPaths | None = None,
 ) -> BackfillResult:
-    """Compute days [start, end] of a view and replace them in its Delta table."""
+    """Compute days [start, end] of a view, validate them, and only then replace them in its Delta table.
+
+    A failed blocking check raises ValidationFailedError and the table is left as it was.
+    """
     started = time.monotonic()
     view = registry.view(view_name)
     path = table_path(lake_root, view)
     days = (end - start).days + 1
+    paths = validation or ValidationPaths.for_lake(lake_root)
     with spark_progress(spark, f"{view_name}: reading and checking the source", show_progress):
         rows, cached, source_events = compute_days(spark, registry, view_name, lake_root, start, end)
     try:
-        with spark_progress(spark, f"{view_name}: computing and writing {days} day(s)", show_progress):
-            version, metrics = replace_range(spark, path, rows, start, end)
+        with spark_progress(spark, f"{view_name}: computing, validating, publishing {days} day(s)", show_progress):
+            published = publish_rows(spark, registry, view_name, rows, start, end, paths)
     finally:
         cached.unpersist()
     return BackfillResult(
@@ -168,7 +176,8 @@ def backfill_view(
         start=start,
         end=end,
         source_events=source_events,
-        rows_written=int(metrics.get("numOutputRows", 0)),
-        delta_version=version,
+        rows_written=published.rows_written,
+        delta_version=published.delta_version,
         seconds=time.monotonic() - started,
+        validation=published.validation,
     )

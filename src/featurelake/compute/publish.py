@@ -1,0 +1,55 @@
+"""Publishing: the only way rows reach a view's Delta table, through the validation gate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING
+
+from featurelake.offline.tables import table_path
+from featurelake.offline.writer import replace_range
+from featurelake.registry.model import Registry
+from featurelake.validation.context import ValidationPaths
+from featurelake.validation.errors import ValidationFailedError
+from featurelake.validation.gate import ValidationOutcome, validate_rows
+from featurelake.validation.stats import compute_stats, store_stats
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+
+@dataclass(frozen=True)
+class Published:
+    delta_version: int
+    rows_written: int
+    validation: ValidationOutcome
+
+
+def publish_rows(
+    spark: SparkSession,
+    registry: Registry,
+    view_name: str,
+    rows: DataFrame,
+    start: date,
+    end: date,
+    paths: ValidationPaths,
+) -> Published:
+    """Validate `rows` (days [start, end] of the view), then replace those days with them.
+
+    The rows are computed once and cached, so what is validated is exactly what is written.
+    A failed blocking check raises ValidationFailedError before anything is written.
+    Statistics of each published day are stored for drift checks of later runs.
+    """
+    from pyspark import StorageLevel
+
+    view = registry.view(view_name)
+    rows = rows.persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        outcome = validate_rows(registry, view_name, rows, start, end, paths)
+        if not outcome.passed:
+            raise ValidationFailedError(summary=outcome.summary(), outcome=outcome)
+        version, metrics = replace_range(spark, table_path(paths.lake_root, view), rows, start, end)
+        store_stats(paths.lake_root, view, compute_stats(rows, view, outcome.run_name))
+    finally:
+        rows.unpersist()
+    return Published(version, int(metrics.get("numOutputRows", 0)), outcome)

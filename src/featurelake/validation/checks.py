@@ -1,0 +1,198 @@
+"""What a view's data must satisfy, as plain data (no Great Expectations import).
+
+Three sources of checks, one list:
+- built-in, for every view: the columns the table must have, entity keys not null,
+  (keys, event_timestamp, created_timestamp) unique, every row inside its partition and
+  inside the days being written, no event_timestamp in the future, embedding dims;
+- the spec's `expectations` of each feature (`severity: warn` ones never block);
+- drift against the previous published partition (severity `info`: reported, never blocks).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Literal
+
+from featurelake.offline.tables import CREATED_TIMESTAMP, EVENT_TIMESTAMP, PARTITION
+from featurelake.registry.model import Registry
+from featurelake.specs.models import FeatureView
+from featurelake.validation.stats import FeatureStats
+
+Severity = Literal["error", "warn", "info"]
+NUMERIC = {"int64", "double"}
+# Drift bounds: the batch's mean within this many of the previous partition's standard
+# deviations, and its null rate at most this many points above the previous one.
+DRIFT_MEAN_STDS = 0.5
+DRIFT_NULL_RATE_POINTS = 0.05
+
+
+@dataclass(frozen=True)
+class Check:
+    """One expectation. `kind` is a Great Expectations expectation class, or `rows`: a SQL
+    condition that selects the offending rows (UnexpectedRowsExpectation)."""
+
+    name: str
+    description: str
+    kind: str
+    severity: Severity = "error"
+    column: str | None = None
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    condition: str | None = None
+
+    @property
+    def blocking(self) -> bool:
+        return self.severity == "error"
+
+
+def quoted(column: str) -> str:
+    return f"`{column}`"
+
+
+def view_checks(
+    registry: Registry, view: FeatureView, start: date, end: date, previous: FeatureStats | None = None
+) -> list[Check]:
+    """Every check of `view` for a batch holding days [start, end]."""
+    return [*builtin_checks(registry, view, start, end), *spec_checks(view), *drift_checks(view, previous)]
+
+
+def builtin_checks(registry: Registry, view: FeatureView, start: date, end: date) -> list[Check]:
+    keys = registry.join_keys(view.name)
+    columns = [*keys, EVENT_TIMESTAMP, CREATED_TIMESTAMP, *(f.name for f in view.features), PARTITION]
+    checks = [
+        Check(
+            "columns",
+            f"the table has exactly the columns {', '.join(columns)}",
+            "ExpectTableColumnsToMatchSet",
+            kwargs={"column_set": columns, "exact_match": True},
+        ),
+        *[
+            Check(f"key_not_null:{k}", f"entity key {k} is never null", "ExpectColumnValuesToNotBeNull", column=k)
+            for k in keys
+        ],
+        Check(
+            "unique_row",
+            f"one row per ({', '.join(keys)}, event_timestamp, created_timestamp)",
+            "ExpectCompoundColumnsToBeUnique",
+            kwargs={"column_list": [*keys, EVENT_TIMESTAMP, CREATED_TIMESTAMP]},
+        ),
+        Check(
+            "inside_partition",
+            "event_timestamp belongs to the row's date partition",
+            "rows",
+            condition=_outside_partition(view),
+        ),
+        Check(
+            "inside_run",
+            f"rows only for the days being validated, {start}..{end}",
+            "rows",
+            condition=f"{quoted(PARTITION)} IS NULL OR {quoted(PARTITION)} NOT BETWEEN DATE'{start}' AND DATE'{end}'",
+        ),
+        Check(
+            "not_future",
+            "event_timestamp is never in the future",
+            "rows",
+            condition=f"{quoted(EVENT_TIMESTAMP)} > current_timestamp()",
+        ),
+    ]
+    for feature in view.features:
+        if feature.dtype == "embedding" and feature.dim:
+            col = quoted(feature.name)
+            checks.append(
+                Check(
+                    f"embedding_dim:{feature.name}",
+                    f"{feature.name} has dim {feature.dim}",
+                    "rows",
+                    column=feature.name,
+                    condition=f"{col} IS NOT NULL AND size({col}) != {feature.dim}",
+                )
+            )
+    return checks
+
+
+def _outside_partition(view: FeatureView) -> str:
+    ts, day = quoted(EVENT_TIMESTAMP), quoted(PARTITION)
+    # Aggregated rows describe the day that ends at event_timestamp (midnight after `date`).
+    expected = f"date_sub(to_date({ts}), 1)" if view.is_aggregated else f"to_date({ts})"
+    wrong_time = f" OR {ts} != CAST(date_add({day}, 1) AS TIMESTAMP)" if view.is_aggregated else ""
+    return f"{ts} IS NULL OR {day} IS NULL OR {day} != {expected}{wrong_time}"
+
+
+def spec_checks(view: FeatureView) -> list[Check]:
+    checks = []
+    for feature in view.features:
+        for exp in feature.expectations:
+            args = exp.model_dump(exclude={"kind", "severity"})
+            name, kind, kwargs, text = _spec_expectation(feature.name, exp.kind, args)
+            checks.append(Check(name, text, kind, exp.severity, feature.name, kwargs))
+    return checks
+
+
+def _spec_expectation(column: str, kind: str, args: dict[str, Any]) -> tuple[str, str, dict[str, Any], str]:
+    bounds = {"min_value": args.get("min"), "max_value": args.get("max")}
+    shown = f"[{_bound(args.get('min'))}, {_bound(args.get('max'))}]"
+    return {
+        "not_null": (f"not_null:{column}", "ExpectColumnValuesToNotBeNull", {}, f"{column} is never null"),
+        "unique": (f"unique:{column}", "ExpectColumnValuesToBeUnique", {}, f"{column} is unique"),
+        "between": (f"between:{column}", "ExpectColumnValuesToBeBetween", bounds, f"{column} in {shown}"),
+        "mean_between": (
+            f"mean_between:{column}",
+            "ExpectColumnMeanToBeBetween",
+            bounds,
+            f"mean of {column} in {shown}",
+        ),
+        "in_set": (
+            f"in_set:{column}",
+            "ExpectColumnValuesToBeInSet",
+            {"value_set": args.get("values")},
+            f"{column} in {args.get('values')}",
+        ),
+        "regex": (
+            f"regex:{column}",
+            "ExpectColumnValuesToMatchRegex",
+            {"regex": args.get("pattern")},
+            f"{column} matches /{args.get('pattern')}/",
+        ),
+    }[kind]
+
+
+def _bound(value: float | None) -> str:
+    return "-inf" if value is None else f"{value:g}"
+
+
+def drift_checks(view: FeatureView, previous: FeatureStats | None) -> list[Check]:
+    """Informational checks against the previous published partition (none before the first)."""
+    if previous is None:
+        return []
+    checks = []
+    for feature in view.features:
+        stats = previous.features.get(feature.name)
+        if stats is None:
+            continue
+        ceiling = min(1.0, stats.null_rate + DRIFT_NULL_RATE_POINTS)
+        checks.append(
+            Check(
+                f"drift_nulls:{feature.name}",
+                f"drift: null rate of {feature.name} at most {ceiling:.1%} "
+                f"(was {stats.null_rate:.1%} on {previous.day})",
+                "ExpectColumnValuesToNotBeNull",
+                "info",
+                feature.name,
+                {"mostly": round(1 - ceiling, 6)},
+            )
+        )
+        if feature.dtype in NUMERIC and stats.mean is not None:
+            spread = max(DRIFT_MEAN_STDS * (stats.stddev or 0.0), 0.05 * abs(stats.mean), 1e-9)
+            lo, hi = stats.mean - spread, stats.mean + spread
+            checks.append(
+                Check(
+                    f"drift_mean:{feature.name}",
+                    f"drift: mean of {feature.name} in [{lo:.4g}, {hi:.4g}] "
+                    f"(was {stats.mean:.4g} ± {stats.stddev or 0:.3g} on {previous.day})",
+                    "ExpectColumnMeanToBeBetween",
+                    "info",
+                    feature.name,
+                    {"min_value": lo, "max_value": hi},
+                )
+            )
+    return checks

@@ -1,0 +1,179 @@
+"""The gate: validate a batch of a view's rows with Great Expectations before it is published.
+
+`validate_rows` runs the view's checkpoint on a Spark DataFrame (the batch), rebuilds
+Data Docs and returns a `ValidationOutcome`; callers publish only when `outcome.passed`.
+Only blocking checks (severity error) decide; `warn` and drift (`info`) are reported.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from featurelake.offline.tables import EVENT_TIMESTAMP, PARTITION
+from featurelake.registry.model import Registry
+from featurelake.validation.assets import localize_data_docs
+from featurelake.validation.checks import Check, view_checks
+from featurelake.validation.context import ValidationPaths, validation_context, validation_lock
+from featurelake.validation.stats import previous_stats
+from featurelake.validation.suite import CHECK_META, SAMPLES, view_checkpoint
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    check: Check
+    success: bool
+    unexpected_count: int | None = None
+    observed: Any = None
+    samples: tuple[str, ...] = ()
+    days: tuple[str, ...] = ()
+    error: str | None = None
+
+    def line(self) -> str:
+        mark = {"error": "FAILED", "warn": "warning", "info": "drift"}[self.check.severity]
+        parts = [f"  {mark:<7} {self.check.description}"]
+        if self.check.column:
+            parts.append(f"column {self.check.column}")
+        if self.unexpected_count is not None:
+            parts.append(f"{self.unexpected_count} unexpected")
+        elif self.observed is not None:
+            parts.append(f"observed {_short(self.observed)}")
+        if self.days:
+            parts.append(f"day(s) {', '.join(self.days)}")
+        if self.samples:
+            parts.append(f"e.g. {', '.join(self.samples)}")
+        if self.error:
+            parts.append(f"could not be evaluated: {self.error}")
+        return "; ".join(parts)
+
+
+@dataclass(frozen=True)
+class ValidationOutcome:
+    view: str
+    version: int
+    start: date
+    end: date
+    rows: int
+    run_name: str
+    results: tuple[CheckResult, ...]
+    data_docs: str
+    seconds: float
+
+    @property
+    def failures(self) -> list[CheckResult]:
+        return [r for r in self.results if not r.success and r.check.blocking]
+
+    @property
+    def warnings(self) -> list[CheckResult]:
+        return [r for r in self.results if not r.success and not r.check.blocking]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    def summary(self) -> str:
+        verdict = "passed" if self.passed else f"FAILED ({len(self.failures)} blocking)"
+        head = (
+            f"validation of {self.view} v{self.version}, day(s) {self.start}..{self.end}, {self.rows} rows: "
+            f"{verdict}; {len(self.results)} checks, {len(self.warnings)} warning(s)"
+        )
+        lines = [head, *(r.line() for r in self.failures), *(r.line() for r in self.warnings)]
+        return "\n".join([*lines, f"  Data Docs: {self.data_docs}"])
+
+
+def run_name(view: str, start: date, end: date, purpose: str) -> str:
+    """Also a folder name in the results store and Data Docs: no spaces."""
+    return f"{view}_{start}_to_{end}_{purpose}"
+
+
+def validate_rows(
+    registry: Registry,
+    view_name: str,
+    rows: DataFrame,
+    start: date,
+    end: date,
+    paths: ValidationPaths,
+    purpose: str = "publish",
+) -> ValidationOutcome:
+    """Validate `rows` (days [start, end] of the view) and rebuild Data Docs; raises nothing on bad data."""
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    view = registry.view(view_name)
+    checks = view_checks(registry, view, start, end, previous_stats(paths.lake_root, view, start))
+    context = validation_context(paths.lake_root, paths.reports_dir)
+    name = f"{view.name}_v{view.version}"
+    keys = registry.join_keys(view_name)
+    label = run_name(view.name, start, end, purpose)
+    total = rows.count()  # computes (and caches) the batch before the lock is taken and the clock starts
+    started = time.monotonic()
+    with validation_lock(paths.lake_root):
+        checkpoint = view_checkpoint(context, name, checks, keys)
+        built_after = time.time() - 1
+        result = checkpoint.run(
+            batch_parameters={"dataframe": rows},
+            run_id=RunIdentifier(run_name=label, run_time=datetime.now(UTC)),
+        )
+        localize_data_docs(Path(paths.reports_dir), paths.web_assets_dir, since=built_after)
+    (validation,) = result.run_results.values()
+    by_name = {c.name: c for c in checks}
+    results = tuple(_check_result(by_name[_check_name(r)], r, rows, keys) for r in validation.results)
+    return ValidationOutcome(
+        view.name,
+        view.version,
+        start,
+        end,
+        total,
+        label,
+        results,
+        str(paths.data_docs_index),
+        time.monotonic() - started,
+    )
+
+
+def _check_name(result: Any) -> str:
+    config = result.expectation_config
+    return str(config.meta[CHECK_META]) if config is not None and config.meta else ""
+
+
+def _check_result(check: Check, result: Any, rows: DataFrame, keys: list[str]) -> CheckResult:
+    if result.success:
+        return CheckResult(check, True, observed=result.result.get("observed_value"))
+    info = result.exception_info or {}
+    if info.get("raised_exception"):
+        message = str(info.get("exception_message") or "").strip().splitlines()
+        return CheckResult(check, False, error=message[0][:300] if message else "unknown error")
+    details = result.result
+    count = details.get("unexpected_count")
+    samples = tuple(dict.fromkeys(_short(v) for v in details.get("partial_unexpected_list") or []))
+    days = tuple(
+        sorted(
+            {str(i.get(PARTITION)) for i in details.get("partial_unexpected_index_list") or [] if isinstance(i, dict)}
+        )
+    )
+    if check.kind == "rows":
+        count = details.get("observed_value")
+        samples, days = _offending_rows(rows, check, keys)
+    return CheckResult(check, False, count, details.get("observed_value"), samples, days)
+
+
+def _offending_rows(rows: DataFrame, check: Check, keys: list[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """A few rows a `rows` check selects (one small Spark job, only on failure)."""
+    from pyspark.sql import functions as F
+
+    shown = [*keys, EVENT_TIMESTAMP, PARTITION, *([check.column] if check.column else [])]
+    picked = rows.where(F.expr(str(check.condition))).select(*[F.col(f"`{c}`") for c in shown if c in rows.columns])
+    found = picked.limit(SAMPLES).collect()
+    samples = tuple(_short(r.asDict()) for r in found)
+    days = tuple(sorted({str(r.asDict()[PARTITION]) for r in found if PARTITION in r.asDict()}))
+    return samples, days
+
+
+def _short(value: Any, limit: int = 120) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,70 @@
+"""Checks -> a Great Expectations suite, validation definition and checkpoint for one view."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from featurelake.offline.tables import PARTITION
+from featurelake.validation.checks import Check
+from featurelake.validation.context import DATASOURCE, SITE
+
+if TYPE_CHECKING:
+    from great_expectations import Checkpoint
+    from great_expectations.data_context.data_context.abstract_data_context import AbstractDataContext
+    from great_expectations.expectations.expectation import Expectation
+
+GX_SEVERITY = {"error": "critical", "warn": "warning", "info": "info"}
+CHECK_META = "featurelake_check"
+SAMPLES = 5
+
+
+def to_expectation(check: Check) -> Expectation:
+    import great_expectations.expectations as gxe
+    from great_expectations.expectations.core.unexpected_rows_expectation import UnexpectedRowsExpectation
+
+    common: dict[str, Any] = {
+        # Data Docs does not show severities: the description says when a check never blocks.
+        "description": f"{check.description} (warn: never blocks)" if check.severity == "warn" else check.description,
+        "severity": GX_SEVERITY[check.severity],
+        "meta": {CHECK_META: check.name, "featurelake_severity": check.severity},
+    }
+    if check.kind == "rows":
+        query = f"SELECT * FROM {{batch}} WHERE {check.condition}"
+        return UnexpectedRowsExpectation(unexpected_rows_query=query, **common)
+    cls = getattr(gxe, check.kind)
+    column = {"column": check.column} if check.column else {}
+    expectation: Expectation = cls(**column, **check.kwargs, **common)
+    return expectation
+
+
+def view_checkpoint(context: AbstractDataContext, name: str, checks: list[Check], keys: list[str]) -> Checkpoint:
+    """Create or replace the suite, validation definition and checkpoint called `name`.
+
+    The suite is rebuilt from the checks on every run, so it always matches the specs.
+    """
+    import great_expectations as gx
+    from great_expectations.checkpoint.actions import UpdateDataDocsAction
+
+    source = context.data_sources.add_or_update_spark(name=DATASOURCE)
+    existing = {asset.name: asset for asset in source.assets}
+    asset = existing.get(name) or source.add_dataframe_asset(name=name)
+    batch = (
+        asset.batch_definitions[0] if asset.batch_definitions else asset.add_batch_definition_whole_dataframe("batch")
+    )
+    suite = gx.ExpectationSuite(name=name, expectations=[to_expectation(c) for c in checks])
+    suite = context.suites.add_or_update(suite)
+    definition = context.validation_definitions.add_or_update(
+        gx.ValidationDefinition(name=name, data=batch, suite=suite)
+    )
+    result_format = {
+        "result_format": "SUMMARY",
+        "partial_unexpected_count": SAMPLES,
+        "unexpected_index_column_names": [*keys, PARTITION],
+    }
+    checkpoint = gx.Checkpoint(
+        name=name,
+        validation_definitions=[definition],
+        actions=[UpdateDataDocsAction(name="data_docs", site_names=[SITE])],
+        result_format=result_format,
+    )
+    return context.checkpoints.add_or_update(checkpoint)
