@@ -98,7 +98,8 @@ def _merged(i: int, feature: Feature, frame: WindowSpec) -> Column:
     if function == "count":
         result = F.coalesce(F.sum(f"_c{i}").over(frame), F.lit(0))
     elif function == "sum":
-        result = F.sum(f"_s{i}").over(frame)
+        # Like count: "spend in the last 30 days" of an entity with no orders is 0, not unknown.
+        result = F.coalesce(F.sum(f"_s{i}").over(frame), F.lit(0))
     elif function == "avg":
         total, n = F.sum(f"_s{i}").over(frame), F.sum(f"_c{i}").over(frame)
         result = F.when(n > 0, total / n)

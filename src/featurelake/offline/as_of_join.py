@@ -45,10 +45,10 @@ class ViewRequest:
 
 
 def default_value(feature: Feature) -> object:
-    """What a read returns when no row matches: the spec's default; 0 for counts."""
+    """What a read returns when no row matches: the spec's default; 0 for counts and sums."""
     if feature.default is not None:
         return feature.default
-    if feature.aggregation and feature.aggregation.function == "count":
+    if feature.aggregation and feature.aggregation.function in {"count", "sum"}:
         return 0
     return None
 
