@@ -7,6 +7,7 @@ atomic commit), so the table stays as it was.
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import date
 from typing import TYPE_CHECKING
@@ -55,6 +56,8 @@ def replace_range(
                 rows.write.format("delta")
                 .mode("overwrite")
                 .option("replaceWhere", range_predicate(start, end))
+                # Which days this commit replaced: incremental materialization reads only those.
+                .option("userMetadata", json.dumps({"featurelake_days": [start.isoformat(), end.isoformat()]}))
                 .save(path)
             )
             break
