@@ -69,4 +69,5 @@ def test_demo_runs_on_the_test_environment(redis_server: RedisServer, tmp_path: 
     assert "specs: 5 feature views applied" in proc.stdout
     for view in ("user_orders", "user_sessions", "user_stats", "user_embedding", "product_popularity"):
         assert f"backfill {view}: 21 days" in proc.stdout
+    assert proc.stdout.count("validated (") == 5 and "Data Docs (validation reports):" in proc.stdout
     assert "training set:" in proc.stdout and "x 8 features" in proc.stdout
