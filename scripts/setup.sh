@@ -3,6 +3,7 @@
 #   1. redis-server (Debian's package) when missing
 #   2. .venv with the pinned dependency set (constraints.txt) and featurelake itself
 #   3. Delta Lake's jars from Maven Central (once) + spark-defaults.conf for spark-submit
+#   4. the web assets Data Docs pages load (from npm, once) and chromium for the e2e tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3.11}
@@ -31,6 +32,8 @@ need_system_package() { # binary package
 }
 
 need_system_package redis-server redis-server redis
+need_system_package chromium chromium chromium
+command -v npm >/dev/null 2>&1 || need_system_package npm npm node
 command -v java >/dev/null 2>&1 || { echo "setup: Java 17 is required (apt-get install openjdk-17-jdk-headless)" >&2; exit 1; }
 command -v mvn >/dev/null 2>&1 || need_system_package mvn maven maven
 
@@ -45,3 +48,4 @@ fi
 
 # Fetches the jars only when the manifest does not match the pinned delta-spark.
 .venv/bin/featurelake setup-jars --conf conf/local.yaml
+.venv/bin/featurelake setup-assets --conf conf/local.yaml

@@ -1,7 +1,8 @@
 """`make demo`: the main job end to end on the configured environment.
 
 What exists runs for real: a generated e-commerce dataset, the shipped specs applied,
-every view backfilled into Delta, a labelled training set built point-in-time. The steps
+every view backfilled into Delta through the validation gate (Great Expectations, Data
+Docs), a labelled training set built point-in-time. The steps
 still to come are named at the end.
 """
 
@@ -18,7 +19,6 @@ from featurelake.demo_data import DEFAULT_SIZE, DatasetSize
 Say = Callable[[str], object]
 
 MISSING_STEPS = [
-    "Great Expectations validation + Data Docs",
     "materialization into Redis + online reads",
     "model training (AUC) and the online/offline check",
 ]
@@ -39,6 +39,7 @@ def run_demo(conf: FeaturelakeConfig, repo: Path, size: DatasetSize = DEFAULT_SI
     from featurelake.compute.backfill import backfill_view
     from featurelake.demo_data import churn_labels, generate
     from featurelake.store import FeatureStore
+    from featurelake.validation.context import ValidationPaths
 
     started = time.monotonic()
     say(f"featurelake demo on {conf.source_file} (lake at {conf.lake_root})")
@@ -49,9 +50,14 @@ def run_demo(conf: FeaturelakeConfig, repo: Path, size: DatasetSize = DEFAULT_SI
     version = store.apply()
     say(f"specs: {len(store.registry.views)} feature views applied (registry version {version or 'unchanged'})")
     start, end = size.start, size.start + timedelta(days=size.days - 1)
+    paths = ValidationPaths.from_config(conf)
     for view in store.registry.views:
-        result = backfill_view(store.spark, store.registry, view, conf.lake_root, start, end, show_progress=True)
-        say(f"backfill {view}: {result.days} days, {result.source_events:,} events -> {result.rows_written:,} rows")
+        result = backfill_view(store.spark, store.registry, view, conf.lake_root, start, end, True, paths)
+        checks = result.validation
+        say(
+            f"backfill {view}: {result.days} days, {result.source_events:,} events -> {result.rows_written:,} rows; "
+            f"validated ({len(checks.results)} checks, {len(checks.warnings)} warning(s))"
+        )
     labels_path = Path(conf.lake_root) / "labels" / "churn.parquet"
     labels_path.parent.mkdir(parents=True, exist_ok=True)
     churn_labels(size).to_parquet(labels_path, coerce_timestamps="us", allow_truncated_timestamps=True)
@@ -59,4 +65,5 @@ def run_demo(conf: FeaturelakeConfig, repo: Path, size: DatasetSize = DEFAULT_SI
     info = store.build_training_set(str(labels_path), output, feature_service="churn_model", overwrite=True)
     say(f"training set: {info.output_rows:,} rows x {len(info.feature_refs)} features -> {output}")
     say(f"done in {time.monotonic() - started:.0f}s; feature tables under {conf.lake_root}/features")
+    say(f"Data Docs (validation reports): {paths.data_docs_index}  (`featurelake reports --serve` serves them)")
     say("not built yet (see the open issues): " + "; ".join(MISSING_STEPS))
