@@ -1,7 +1,8 @@
-"""FeatureStore: the Python entry point (training sets now, online reads next).
+"""FeatureStore: the Python entry point.
 
 store = FeatureStore(repo="feature_specs", conf="conf/local.yaml")
 training = store.get_historical_features(labels, features=["user_orders:spend_30d"])
+online = store.get_online_features(["user_stats:spend_30d"], [{"user_id": 42}]).to_dict()
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
     from featurelake.offline.training_set import TrainingSetInfo
+    from featurelake.online.materialize import MaterializeResult
+    from featurelake.online.reader import OnlineFeatures, OnlineReader
 
 
 class FeatureStore:
@@ -51,6 +54,30 @@ class FeatureStore:
         _, version = apply_specs(self.repo, self.config, allow_destroy=allow_destroy)
         self.__dict__.pop("registry", None)
         return version
+
+    @cached_property
+    def online(self) -> OnlineReader:
+        """Reads from the configured Redis (connected on first use; typed errors when it cannot be)."""
+        from featurelake.online.reader import OnlineReader
+        from featurelake.online.redis_server import connect
+
+        return OnlineReader(connect(self.config), self.registry)
+
+    def get_online_features(
+        self,
+        features: list[str] | None = None,
+        entity_rows: list[dict[str, Any]] | None = None,
+        feature_service: str | None = None,
+        full_feature_names: bool = False,
+    ) -> OnlineFeatures:
+        """The newest values online, one Redis round trip for any number of features and entities."""
+        return self.online.get(self.resolve(features, feature_service), entity_rows or [], full_feature_names)
+
+    def materialize(self, view: str, full: bool = False) -> MaterializeResult:
+        """Write the newest row per entity of an online view into Redis (incremental unless `full`)."""
+        from featurelake.online.materialize import materialize_view
+
+        return materialize_view(self.spark, self.config, self.registry, view, full=full)
 
     def resolve(self, features: list[str] | None = None, feature_service: str | None = None) -> list[FeatureRef]:
         refs = self.registry.service_refs(feature_service) if feature_service else []

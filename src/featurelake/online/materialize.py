@@ -1,0 +1,182 @@
+"""materialize: the newest row per entity of an online view, from Delta into Redis.
+
+Incremental runs read only the days that Delta commits after the view's watermark
+replaced (each featurelake write records its days in the commit's userMetadata); `full`
+reads the whole table. Either way one row per entity (the greatest (event_timestamp,
+created_timestamp)) is written, from executors, through the newer-wins script. The
+watermark (the Delta version read, the newest event time online) lives in Redis beside
+the values it describes and advances only after every write of the run succeeded.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING
+
+from featurelake.config import FeaturelakeConfig
+from featurelake.errors import FeaturelakeError
+from featurelake.offline.tables import CREATED_TIMESTAMP, EVENT_TIMESTAMP, PARTITION, table_path
+from featurelake.offline.training_set import FeatureTableMissingError
+from featurelake.online.codec import ViewCodec
+from featurelake.online.keys import view_prefix, watermark_key
+from featurelake.online.redis_server import connect
+from featurelake.online.writer import RESULT_SCHEMA, RedisSettings, WriteSpec, partition_writer
+from featurelake.registry.model import Registry
+from featurelake.specs.models import FeatureView, duration_seconds
+
+if TYPE_CHECKING:
+    import redis
+    from pyspark.sql import DataFrame, SparkSession
+
+DAYS_METADATA = "featurelake_days"
+
+
+class MaterializeFailedError(FeaturelakeError):
+    template = (
+        "materializing {view} failed: {detail}; the watermark did not move, so the next run "
+        "redoes the work (values already written are kept: newer-wins makes that safe)"
+    )
+
+
+class ViewNotOnlineError(FeaturelakeError):
+    template = "feature view {view} is not online: set `online: true` in its spec, apply, and backfill it"
+
+
+@dataclass(frozen=True)
+class Watermark:
+    delta_version: int
+    max_event_us: int
+
+
+@dataclass(frozen=True)
+class MaterializeResult:
+    view: str
+    full: bool
+    delta_version: int
+    days: list[tuple[date, date]] | None
+    entities: int
+    written: int
+    seconds: float
+
+    @property
+    def entities_per_s(self) -> float:
+        return self.entities / self.seconds if self.seconds else 0.0
+
+
+def redis_settings(conf: FeaturelakeConfig) -> RedisSettings:
+    rc = conf.redis
+    url = rc.url.replace("redis://", "rediss://", 1) if rc.tls else rc.url
+    password = rc.password.get_secret_value() if rc.password else None
+    ca = str(rc.tls_ca_cert) if rc.tls_ca_cert else None
+    return RedisSettings(url, password, ca, rc.socket_timeout_s)
+
+
+def read_watermark(client: redis.Redis, key: str) -> Watermark | None:
+    data = client.hgetall(key)
+    if not data:
+        return None
+    return Watermark(int(data[b"delta_version"]), int(data[b"max_event_us"]))
+
+
+def days_since(spark: SparkSession, path: str, after_version: int) -> list[tuple[date, date]] | None:
+    """Day ranges replaced by commits after `after_version`; None when one is not ours (read all)."""
+    from delta.tables import DeltaTable
+
+    ranges = []
+    for commit in DeltaTable.forPath(spark, path).history().where(f"version > {after_version}").collect():
+        metadata = json.loads(commit["userMetadata"]) if commit["userMetadata"] else {}
+        if DAYS_METADATA in metadata:
+            start, end = metadata[DAYS_METADATA]
+            ranges.append((date.fromisoformat(start), date.fromisoformat(end)))
+        elif commit["operation"] not in {"OPTIMIZE", "VACUUM START", "VACUUM END", "CREATE TABLE"}:
+            return None
+    return sorted(ranges)
+
+
+def newest_per_entity(rows: DataFrame, keys: list[str], view: FeatureView) -> DataFrame:
+    """One row per entity: the greatest (event_timestamp, created_timestamp); times as µs."""
+    from pyspark.sql import functions as F
+
+    features = [F.col(f"`{f.name}`") for f in view.features]
+    order = F.struct(F.col(EVENT_TIMESTAMP), F.col(CREATED_TIMESTAMP))
+    picked = rows.groupBy(*keys).agg(
+        F.max_by(F.struct(EVENT_TIMESTAMP, CREATED_TIMESTAMP, *features), order).alias("r")
+    )
+    timestamps = {f.name for f in view.features if f.dtype == "timestamp"}
+    return picked.select(
+        *keys,
+        F.unix_micros("r.event_timestamp").alias("_event_us"),
+        F.unix_micros("r.created_timestamp").alias("_created_us"),
+        *[F.unix_micros(f"r.`{f.name}`").alias(f.name) if f.name in timestamps else F.col(f"r.`{f.name}`").alias(f.name)
+          for f in view.features],
+    )  # fmt: skip
+
+
+def materialize_view(
+    spark: SparkSession, conf: FeaturelakeConfig, registry: Registry, view_name: str, full: bool = False
+) -> MaterializeResult:
+    """Write the newest row per entity of `view_name` into Redis; advance the watermark on success."""
+    from delta.tables import DeltaTable
+    from pyspark.sql import functions as F
+
+    started = time.monotonic()
+    view = registry.view(view_name)
+    if not view.online:
+        raise ViewNotOnlineError(view=view_name)
+    path = table_path(conf.lake_root, view)
+    if not DeltaTable.isDeltaTable(spark, path):
+        raise FeatureTableMissingError(view=view_name, version=view.version, path=path)
+    client = connect(conf)  # unreachable or refused: a typed error before any work
+    mark_key = watermark_key(registry.project, view.name, view.version)
+    mark = None if full else read_watermark(client, mark_key)
+    current = int(DeltaTable.forPath(spark, path).history(1).collect()[0]["version"])
+    days = None if mark is None else days_since(spark, path, mark.delta_version)
+    if mark is not None and days == []:
+        return MaterializeResult(view_name, False, current, [], 0, 0, time.monotonic() - started)
+    rows = spark.read.format("delta").option("versionAsOf", current).load(path)
+    if days:
+        rows = rows.where(F.col(PARTITION).isin(*_each_day(days)))
+    keys = registry.join_keys(view_name)
+    spec = WriteSpec(
+        prefix=view_prefix(registry.project, view.name, view.version),
+        keys=tuple(keys),
+        codec=ViewCodec(tuple(f.name for f in view.features), tuple(f.dtype for f in view.features)),
+        ttl_ms=duration_seconds(view.ttl) * 1000,
+    )
+    writes = newest_per_entity(rows, keys, view).mapInArrow(partition_writer(redis_settings(conf), spec), RESULT_SCHEMA)
+    try:
+        totals = writes.agg(F.sum("rows"), F.sum("written"), F.max("max_event_us")).collect()[0]
+    except Exception as exc:  # a task's Redis error arrives wrapped in Spark's
+        raise MaterializeFailedError(view=view_name, detail=_redis_error(str(exc))) from None
+    entities, written, newest = (
+        int(totals[0] or 0),
+        int(totals[1] or 0),
+        int(totals[2] if totals[2] is not None else -1),
+    )
+    # Only now, with every write acknowledged, does the watermark move.
+    previous_newest = mark.max_event_us if mark else -1
+    client.hset(mark_key, mapping=_watermark_fields(current, max(newest, previous_newest)))  # type: ignore[arg-type]
+    return MaterializeResult(view_name, mark is None, current, days, entities, written, time.monotonic() - started)
+
+
+def _redis_error(message: str) -> str:
+    found = re.findall(r"(redis\.exceptions\.\w+: [^\n]+)", message)
+    return found[-1][:500] if found else message.strip().splitlines()[-1][:500]
+
+
+def _each_day(ranges: list[tuple[date, date]]) -> list[str]:
+    from datetime import timedelta
+
+    days: set[str] = set()
+    for start, end in ranges:
+        days.update((start + timedelta(days=i)).isoformat() for i in range((end - start).days + 1))
+    return sorted(days)
+
+
+def _watermark_fields(version: int, newest_us: int) -> Mapping[str | bytes, bytes | str | int | float]:
+    return {"delta_version": version, "max_event_us": newest_us, "updated_at_us": int(time.time() * 1_000_000)}
