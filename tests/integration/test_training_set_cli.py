@@ -52,7 +52,8 @@ def test_cli_and_job_build_the_same_training_set(
                                     "avg_order_value_30d", "max_quantity_7d", "sessions_7d", "minutes_7d",
                                     "spend_per_purchase"]  # fmt: skip
     unknown = by_cli[by_cli.user_id == 9999].iloc[0]
-    assert unknown.orders_7d == 0 and unknown.minutes_7d == 0.0 and pd.isna(unknown.spend_30d)  # defaults
+    assert unknown.orders_7d == 0 and unknown.minutes_7d == 0.0 and unknown.spend_30d == 0.0  # count, sum defaults
+    assert pd.isna(unknown.last_channel)  # no default: null
 
 
 def test_cli_bad_input_is_exit_1_and_writes_nothing(churn_tables, test_conf_path: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
