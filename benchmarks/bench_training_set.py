@@ -53,10 +53,30 @@ feature_view:
 
 
 def generate(data: Path, users: int, snapshots: int, labels: int) -> None:
-    if (data / "labels.parquet").exists():
+    if not (data / "labels.parquet").exists():
+        subprocess.run([sys.executable, str(GEN_DATA), "--out", str(data), "--users", str(users), "--snapshots",
+                        str(snapshots), "--labels", str(labels)], check=True)  # fmt: skip
+    drop_same_time_snapshots(data)
+
+
+def drop_same_time_snapshots(data: Path) -> None:
+    """gen_data draws snapshot times at random seconds, so a few users get two snapshots with the
+    same (event_timestamp, created) and different values. featurelake's validation gate refuses
+    to publish such ties (no point-in-time join can pick a winner); every peer reads the same,
+    de-duplicated files (the first of each pair is kept; 1 pair at 200k users)."""
+    import pandas as pd
+
+    marker = data / "deduplicated"
+    if marker.exists():
         return
-    subprocess.run([sys.executable, str(GEN_DATA), "--out", str(data), "--users", str(users), "--snapshots",
-                    str(snapshots), "--labels", str(labels)], check=True)  # fmt: skip
+    for name in ("user_stats.parquet", "user_profile.parquet"):
+        frame = pd.read_parquet(data / name)
+        kept = frame.drop_duplicates(subset=["user_id", "event_timestamp", "created"], keep="first")
+        if len(kept) < len(frame):
+            print(f"{name}: dropped {len(frame) - len(kept)} same-time duplicate snapshot(s)")
+            kept.to_parquet(data / name, index=False, row_group_size=500_000, coerce_timestamps="us",
+                            allow_truncated_timestamps=True)  # fmt: skip
+    marker.write_text("ok\n")
 
 
 def project(base: Path, data: Path) -> Path:

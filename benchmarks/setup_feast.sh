@@ -4,5 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 [ -x .venv-feast/bin/python ] || python3.11 -m venv .venv-feast
-.venv-feast/bin/pip install -q "feast[spark]==0.67.0" "pyspark==4.2.0" "pandas<3"
+.venv-feast/bin/pip install -q "feast[spark,redis]==0.67.0" "pyspark==4.2.0" "pandas<3"
 .venv-feast/bin/python -c "import feast; print('feast', feast.__version__)"

@@ -19,7 +19,7 @@ from featurelake.demo_data import DEFAULT_SIZE, DatasetSize
 Say = Callable[[str], object]
 
 MISSING_STEPS = [
-    "materialization into Redis + online reads",
+    "materialization into Redis + online reads in the demo (the commands exist: docs/online.md)",
     "model training (AUC) and the online/offline check",
 ]
 
