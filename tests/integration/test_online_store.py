@@ -256,3 +256,13 @@ def test_http_feature_server_answers_like_the_python_api(spark, online_lake) -> 
             assert "/get-online-features" in json.loads(response.read())["paths"]
     finally:
         server.shutdown()
+
+
+def test_a_commit_not_made_by_featurelake_makes_the_next_run_read_everything(spark, online_lake, redis_client) -> None:  # type: ignore[no-untyped-def]
+    conf, registry = online_lake
+    materialize_view(spark, conf, registry, "user_stats", full=True)
+    table = table_path(conf.lake_root, registry.view("user_stats"))
+    rows = spark.read.format("delta").load(table)
+    rows.limit(1).write.format("delta").mode("append").save(table)  # a manual write (an exact copy): no days recorded
+    result = materialize_view(spark, conf, registry, "user_stats")
+    assert result.full and result.days is None and result.entities > 0

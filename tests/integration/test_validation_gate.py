@@ -36,12 +36,20 @@ def lake(tmp_path_factory, make_test_conf, redis_server, repo_root):  # type: ig
     return conf, load_registry(conf)
 
 
+_COMPUTED: dict[tuple[str, str, tuple[date, date]], object] = {}
+
+
 def _rows(spark, registry: Registry, conf: FeaturelakeConfig, view: str, days: tuple[date, date]):  # type: ignore[no-untyped-def]
-    rows, cached, _ = compute_days(spark, registry, view, conf.lake_root, *days)
-    rows = rows.cache()
-    rows.count()
-    cached.unpersist()
-    return rows
+    """The view's computed rows, computed once per module and kept cached; callers get a new
+    DataFrame on top (publish_rows unpersists what it is given, not this cache)."""
+    key = (conf.lake_root, view, days)
+    if key not in _COMPUTED:
+        rows, cached, _ = compute_days(spark, registry, view, conf.lake_root, *days)
+        rows = rows.cache()
+        rows.count()
+        cached.unpersist()
+        _COMPUTED[key] = rows
+    return _COMPUTED[key].select("*")  # type: ignore[attr-defined]
 
 
 def _version(spark, conf: FeaturelakeConfig, registry: Registry, view: str) -> int:  # type: ignore[no-untyped-def]

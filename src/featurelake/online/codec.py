@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 HEADER_CHARS = 32
+_NATIVE = {int, float, str, bool, type(None), list}  # what arrow's to_pydict gives: packed as they are
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -49,9 +50,10 @@ class ViewCodec:
         import numpy as np
 
         packed = [
-            np.asarray(v, dtype=np.float32).tobytes() if (d == "embedding" and v is not None) else _plain(v)
+            np.asarray(v, dtype=np.float32).tobytes() if (d == "embedding" and v is not None)
+            else v if type(v) in _NATIVE else _plain(v)
             for v, d in zip(values, self.dtypes, strict=True)
-        ]
+        ]  # fmt: skip
         payload: bytes = msgpack.packb(packed, use_bin_type=True)
         return header(event_us, created_us).encode() + payload
 

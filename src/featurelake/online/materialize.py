@@ -161,7 +161,8 @@ def materialize_view(
     # Only now, with every write acknowledged, does the watermark move.
     previous_newest = mark.max_event_us if mark else -1
     client.hset(mark_key, mapping=_watermark_fields(current, max(newest, previous_newest)))  # type: ignore[arg-type]
-    return MaterializeResult(view_name, mark is None, current, days, entities, written, time.monotonic() - started)
+    read_all = mark is None or days is None
+    return MaterializeResult(view_name, read_all, current, days, entities, written, time.monotonic() - started)
 
 
 def _redis_error(message: str) -> str:
