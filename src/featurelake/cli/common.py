@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import socketserver
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from featurelake.config import FeaturelakeConfig, load_config
 from featurelake.errors import ConfigNotFoundError
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from featurelake.registry.model import Registry
 
 app = typer.Typer(
     name="featurelake",
@@ -41,3 +47,27 @@ def optional_config(conf: Path | None) -> FeaturelakeConfig | None:
         if conf is not None:
             raise
         return None
+
+
+def view_job(conf: Path | None, view: str, purpose: str) -> tuple[FeaturelakeConfig, Registry, SparkSession]:
+    """Config, applied registry and a Spark session for a command on one view.
+
+    An unknown view fails here, before Spark starts.
+    """
+    from featurelake.registry import load_registry
+    from featurelake.spark.session import build_spark_session
+
+    config = load_config(conf)
+    registry = load_registry(config)
+    registry.view(view)
+    return config, registry, build_spark_session(config, app_name=f"featurelake-{purpose}-{view}")
+
+
+def serve_until_interrupted(server: socketserver.BaseServer) -> None:
+    """Serve until Ctrl-C, then close the socket (reports --serve, serve)."""
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()

@@ -7,22 +7,16 @@ from typing import Annotated
 
 import typer
 
-from featurelake.cli.common import ConfOption, app, out
-from featurelake.config import load_config
+from featurelake.cli.common import ConfOption, app, out, view_job
 
 DayOption = Annotated[str, typer.Option(help="A day, YYYY-MM-DD (UTC).")]
 
 
 def _compute(view: str, start: date, end: date, conf: ConfOption) -> None:
     from featurelake.compute.backfill import backfill_view
-    from featurelake.registry import load_registry
-    from featurelake.spark.session import build_spark_session
     from featurelake.validation.context import ValidationPaths
 
-    config = load_config(conf)
-    registry = load_registry(config)
-    registry.view(view)  # unknown view: fail before starting Spark
-    spark = build_spark_session(config, app_name=f"featurelake-compute-{view}")
+    config, registry, spark = view_job(conf, view, "compute")
     paths = ValidationPaths.from_config(config)
     result = backfill_view(spark, registry, view, config.lake_root, start, end, show_progress=True, validation=paths)
     out.print(result.validation.summary())

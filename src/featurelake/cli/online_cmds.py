@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from featurelake.cli.common import ConfOption, app, out
+from featurelake.cli.common import ConfOption, app, out, serve_until_interrupted, view_job
 from featurelake.config import load_config
 from featurelake.errors import FeaturelakeError
 
@@ -26,13 +26,8 @@ def materialize_cmd(
 ) -> None:
     """Write the newest row per entity of an online view into Redis (incremental: days changed since the watermark)."""
     from featurelake.online.materialize import materialize_view
-    from featurelake.registry import load_registry
-    from featurelake.spark.session import build_spark_session
 
-    config = load_config(conf)
-    registry = load_registry(config)
-    registry.view(view)
-    spark = build_spark_session(config, app_name=f"featurelake-materialize-{view}")
+    config, registry, spark = view_job(conf, view, "materialize")
     result = materialize_view(spark, config, registry, view, full=full)
     scope = (
         "full" if result.full else f"days {', '.join(f'{a}..{b}' for a, b in result.days or []) or 'none (up to date)'}"
@@ -81,13 +76,8 @@ def consistency_cmd(
 ) -> None:
     """Compare Redis with the newest Delta rows of a view (exit 1 and the differences when they differ)."""
     from featurelake.online.consistency import InconsistentOnlineStoreError, check_consistency
-    from featurelake.registry import load_registry
-    from featurelake.spark.session import build_spark_session
 
-    config = load_config(conf)
-    registry = load_registry(config)
-    registry.view(view)
-    spark = build_spark_session(config, app_name=f"featurelake-consistency-{view}")
+    config, registry, spark = view_job(conf, view, "consistency")
     report = check_consistency(spark, config, registry, view, sample or None)
     if not report.consistent:
         raise InconsistentOnlineStoreError(summary=report.summary(), view=view)
@@ -107,9 +97,4 @@ def serve_cmd(
     server = feature_server(store.online, store.registry, port)
     out.print(f"serving online features at http://127.0.0.1:{server.server_address[1]}/get-online-features "
               f"(OpenAPI: /openapi.json; Ctrl-C stops)")  # fmt: skip
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    serve_until_interrupted(server)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from featurelake.cli.common import ConfOption, app, out
+from featurelake.cli.common import ConfOption, app, out, serve_until_interrupted, view_job
 from featurelake.cli.compute_cmds import DayOption
 from featurelake.config import load_config
 
@@ -15,17 +15,12 @@ from featurelake.config import load_config
 def validate_data_cmd(view: str, start: DayOption, end: DayOption, conf: ConfOption = None) -> None:
     """Validate published days START..END of a view on demand (exit 1 when a blocking check fails)."""
     from featurelake.compute.backfill import parse_day
-    from featurelake.registry import load_registry
-    from featurelake.spark.session import build_spark_session
     from featurelake.validation.context import ValidationPaths
     from featurelake.validation.errors import PublishedDataFailedError
     from featurelake.validation.published import validate_published
 
-    config = load_config(conf)
-    registry = load_registry(config)
-    registry.view(view)
     first, last = parse_day(start, "--start"), parse_day(end, "--end")
-    spark = build_spark_session(config, app_name=f"featurelake-validate-{view}")
+    config, registry, spark = view_job(conf, view, "validate")
     outcome = validate_published(spark, registry, view, first, last, ValidationPaths.from_config(config))
     if not outcome.passed:
         raise PublishedDataFailedError(summary=outcome.summary(), view=view)
@@ -40,7 +35,7 @@ def reports_cmd(
 ) -> None:
     """Print where the Data Docs reports are, or serve them on 127.0.0.1."""
     from featurelake.validation.context import ValidationPaths
-    from featurelake.validation.reports import ReportsMissingError, serve_reports
+    from featurelake.validation.reports import ReportsMissingError, reports_server
 
     paths = ValidationPaths.from_config(load_config(conf))
     index = paths.data_docs_index
@@ -49,7 +44,10 @@ def reports_cmd(
     if not serve:
         out.print(f"Data Docs: {index}")
         return
-    serve_reports(index.parent, port, say=out.print)
+    server = reports_server(index.parent, port)
+    out.print(f"serving Data Docs from {index.parent} at http://127.0.0.1:{server.server_address[1]}/index.html "
+              "(Ctrl-C stops)")  # fmt: skip
+    serve_until_interrupted(server)
 
 
 @app.command("setup-assets")

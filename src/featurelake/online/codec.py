@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from featurelake.specs.models import FeatureView
+
 HEADER_CHARS = 32
 _NATIVE = {int, float, str, bool, type(None), list}  # what arrow's to_pydict gives: packed as they are
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -44,6 +46,10 @@ class ViewCodec:
 
     features: tuple[str, ...]
     dtypes: tuple[str, ...]
+
+    @classmethod
+    def for_view(cls, view: FeatureView) -> ViewCodec:
+        return cls(tuple(f.name for f in view.features), tuple(f.dtype for f in view.features))
 
     def encode(self, event_us: int, created_us: int, values: list[Any]) -> bytes:
         import msgpack

@@ -83,7 +83,7 @@ def check_consistency(
     prefix = view_prefix(registry.project, view.name, view.version)
     redis_keys = [entity_key(prefix, [r[k] for k in keys]) for r in rows]
     stored = client.mget(redis_keys) if redis_keys else []
-    codec = ViewCodec(tuple(f.name for f in view.features), tuple(f.dtype for f in view.features))
+    codec = ViewCodec.for_view(view)
     mismatches: list[Mismatch] = []
     for row, key, value in zip(rows, redis_keys, stored, strict=True):
         mismatches += _compare(row, key, value, codec)  # type: ignore[arg-type]

@@ -24,8 +24,8 @@ from featurelake.offline.tables import CREATED_TIMESTAMP, EVENT_TIMESTAMP, PARTI
 from featurelake.offline.training_set import FeatureTableMissingError
 from featurelake.online.codec import ViewCodec
 from featurelake.online.keys import view_prefix, watermark_key
-from featurelake.online.redis_server import connect
-from featurelake.online.writer import RESULT_SCHEMA, RedisSettings, WriteSpec, partition_writer
+from featurelake.online.redis_server import connect, redis_settings
+from featurelake.online.writer import RESULT_SCHEMA, WriteSpec, partition_writer
 from featurelake.registry.model import Registry
 from featurelake.specs.models import FeatureView, duration_seconds
 
@@ -66,14 +66,6 @@ class MaterializeResult:
     @property
     def entities_per_s(self) -> float:
         return self.entities / self.seconds if self.seconds else 0.0
-
-
-def redis_settings(conf: FeaturelakeConfig) -> RedisSettings:
-    rc = conf.redis
-    url = rc.url.replace("redis://", "rediss://", 1) if rc.tls else rc.url
-    password = rc.password.get_secret_value() if rc.password else None
-    ca = str(rc.tls_ca_cert) if rc.tls_ca_cert else None
-    return RedisSettings(url, password, ca, rc.socket_timeout_s)
 
 
 def read_watermark(client: redis.Redis, key: str) -> Watermark | None:
@@ -145,7 +137,7 @@ def materialize_view(
     spec = WriteSpec(
         prefix=view_prefix(registry.project, view.name, view.version),
         keys=tuple(keys),
-        codec=ViewCodec(tuple(f.name for f in view.features), tuple(f.dtype for f in view.features)),
+        codec=ViewCodec.for_view(view),
         ttl_ms=duration_seconds(view.ttl) * 1000,
     )
     writes = newest_per_entity(rows, keys, view).mapInArrow(partition_writer(redis_settings(conf), spec), RESULT_SCHEMA)

@@ -105,7 +105,7 @@ def _plan(registry: Registry, refs: tuple[FeatureRef, ...], full_names: bool) ->
             (position[r.feature], f"{name}__{r.feature}" if full_names else r.feature, defaults[r.feature])
             for r in view_refs
         )
-        codec = ViewCodec(tuple(f.name for f in view.features), tuple(f.dtype for f in view.features))
+        codec = ViewCodec.for_view(view)
         plans.append(_ViewPlan(name, view_prefix(registry.project, name, view.version),
                                tuple(registry.join_keys(name)), codec, picks))  # fmt: skip
     return tuple(plans)

@@ -15,6 +15,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import redis
@@ -66,6 +67,27 @@ class RedisServer:
                 return
             time.sleep(0.05)
         os.kill(pid, signal.SIGKILL)
+
+
+@dataclass(frozen=True)
+class RedisSettings:
+    """Connection settings shipped to executors (picklable; the password stays in memory)."""
+
+    url: str
+    password: str | None = None
+    ssl_ca_certs: str | None = None
+    socket_timeout: float = 5.0
+
+    def client(self) -> redis.Redis:
+        kwargs: dict[str, Any] = {"socket_timeout": self.socket_timeout, "socket_connect_timeout": 2}
+        if self.password:
+            kwargs["password"] = self.password
+        if self.ssl_ca_certs:
+            kwargs["ssl_ca_certs"] = self.ssl_ca_certs
+        return redis.Redis.from_url(self.url, **kwargs)
+
+    def __repr__(self) -> str:  # never print the password
+        return f"RedisSettings(url={self.url!r}, password={'***' if self.password else None})"
 
 
 def redis_server_binary() -> str:
@@ -129,20 +151,19 @@ def start_redis_server(
     raise RedisStartError(host=host, port=port, detail="no answer to PING", log=server.logfile)
 
 
+def redis_settings(conf: FeaturelakeConfig) -> RedisSettings:
+    """The configured URL, password and TLS settings (`redis.tls` turns redis:// into rediss://)."""
+    rc = conf.redis
+    url = rc.url.replace("redis://", "rediss://", 1) if rc.tls else rc.url
+    password = rc.password.get_secret_value() if rc.password else None
+    ca = str(rc.tls_ca_cert) if rc.tls_ca_cert and url.startswith("rediss://") else None
+    return RedisSettings(url, password, ca, rc.socket_timeout_s)
+
+
 def connect(conf: FeaturelakeConfig) -> redis.Redis:
     """A client for the configured Redis; typed errors when it is unreachable or refuses us."""
     rc = conf.redis
-    password = rc.password.get_secret_value() if rc.password else None
-    kwargs: dict[str, object] = {"socket_timeout": rc.socket_timeout_s, "socket_connect_timeout": 2}
-    if password:
-        kwargs["password"] = password
-    if rc.tls or rc.url.startswith("rediss://"):
-        kwargs["ssl"] = True
-        if rc.tls_ca_cert:
-            kwargs["ssl_ca_certs"] = str(rc.tls_ca_cert)
-    url = rc.url.replace("redis://", "rediss://", 1) if kwargs.get("ssl") else rc.url
-    kwargs.pop("ssl", None)
-    client = redis.Redis.from_url(url, **kwargs)
+    client: redis.Redis = redis_settings(conf).client()
     try:
         client.ping()
     except redis.exceptions.AuthenticationError as exc:

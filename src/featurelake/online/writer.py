@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from featurelake.online.codec import ViewCodec
 from featurelake.online.keys import entity_key
 from featurelake.online.newer_wins import NEWER_WINS
+from featurelake.online.redis_server import RedisSettings
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -22,29 +23,6 @@ if TYPE_CHECKING:
 BATCH_KEYS = 500
 PIPELINE_CALLS = 8
 RESULT_SCHEMA = "rows long, written long, max_event_us long"
-
-
-@dataclass(frozen=True)
-class RedisSettings:
-    """Connection settings shipped to executors (picklable; the password stays in memory)."""
-
-    url: str
-    password: str | None = None
-    ssl_ca_certs: str | None = None
-    socket_timeout: float = 5.0
-
-    def client(self) -> Any:
-        import redis
-
-        kwargs: dict[str, Any] = {"socket_timeout": self.socket_timeout, "socket_connect_timeout": 2}
-        if self.password:
-            kwargs["password"] = self.password
-        if self.ssl_ca_certs:
-            kwargs["ssl_ca_certs"] = self.ssl_ca_certs
-        return redis.Redis.from_url(self.url, **kwargs)
-
-    def __repr__(self) -> str:  # never print the password
-        return f"RedisSettings(url={self.url!r}, password={'***' if self.password else None})"
 
 
 @dataclass(frozen=True)

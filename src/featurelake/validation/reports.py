@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -25,14 +24,3 @@ def reports_server(folder: Path, port: int = 0) -> ThreadingHTTPServer:
     """An HTTP server for `folder` bound to 127.0.0.1 only (0: any free port)."""
     handler = functools.partial(_QuietHandler, directory=str(folder))
     return ThreadingHTTPServer(("127.0.0.1", port), handler)
-
-
-def serve_reports(folder: Path, port: int, say: Callable[[str], None]) -> None:
-    server = reports_server(folder, port)
-    say(f"serving Data Docs from {folder} at http://127.0.0.1:{server.server_address[1]}/index.html (Ctrl-C stops)")
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
