@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 LINTED := src tests jobs dags benchmarks scripts
 
-.PHONY: setup test lint demo lock clean
+.PHONY: setup test lint demo airflow lock clean
 
 setup:
 	@bash scripts/setup.sh
@@ -18,6 +18,10 @@ test: lint
 
 demo: setup
 	$(BIN)/featurelake demo --conf conf/local.yaml
+
+# Airflow 3 on http://127.0.0.1:8080 with dags/ and conf/local.yaml (state under .featurelake/airflow).
+airflow: setup
+	$(BIN)/featurelake airflow --conf conf/local.yaml --dags dags
 
 # Re-resolve pyproject's ranges into a scratch venv and pin the result in constraints.txt.
 lock:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +18,16 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+# Airflow reads its settings when first imported: a throwaway home (SQLite) for the session.
+os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="featurelake-airflow-")
+os.environ.update(
+    {
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+        "AIRFLOW__CORE__MIN_SERIALIZED_DAG_UPDATE_INTERVAL": "0",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+    }
+)
 
 
 @pytest.fixture(scope="session")

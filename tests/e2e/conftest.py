@@ -16,16 +16,17 @@ class Chromium:
     def __init__(self, binary: str, profile: Path) -> None:
         self.binary, self.profile = binary, profile
 
-    def _run(self, url: str, *extra: str) -> subprocess.CompletedProcess[str]:
-        command = [self.binary, *FLAGS, f"--user-data-dir={self.profile}", "--virtual-time-budget=10000", *extra, url]
+    def _run(self, url: str, *extra: str, budget_ms: int = 10_000) -> subprocess.CompletedProcess[str]:
+        command = [self.binary, *FLAGS, f"--user-data-dir={self.profile}", f"--virtual-time-budget={budget_ms}",
+                   *extra, url]  # fmt: skip
         return subprocess.run(command, capture_output=True, text=True, timeout=120, check=True)
 
-    def dom(self, url: str) -> str:
+    def dom(self, url: str, budget_ms: int = 10_000) -> str:
         """The page's DOM after its scripts ran."""
-        return self._run(url, "--dump-dom").stdout
+        return self._run(url, "--dump-dom", budget_ms=budget_ms).stdout
 
-    def screenshot(self, url: str, target: Path, size: str = "1400,1800") -> Path:
-        self._run(url, f"--screenshot={target}", f"--window-size={size}")
+    def screenshot(self, url: str, target: Path, size: str = "1400,1800", budget_ms: int = 10_000) -> Path:
+        self._run(url, f"--screenshot={target}", f"--window-size={size}", budget_ms=budget_ms)
         return target
 
 

@@ -14,7 +14,15 @@ from typing import Annotated
 import typer
 
 from featurelake import __version__
-from featurelake.cli import compute_cmds, online_cmds, specs_cmds, training_cmds, validation_cmds  # noqa: F401  (they register commands)
+from featurelake.cli import (  # noqa: F401  (they register commands)
+    airflow_cmds,
+    compute_cmds,
+    monitoring_cmds,
+    online_cmds,
+    specs_cmds,
+    training_cmds,
+    validation_cmds,
+)
 from featurelake.cli.common import ConfOption, app, err_console, out
 from featurelake.config import describe_config, load_config
 from featurelake.errors import FeaturelakeError

@@ -12,6 +12,7 @@ from featurelake.registry.model import Registry
 from featurelake.validation.context import ValidationPaths
 from featurelake.validation.errors import ValidationFailedError
 from featurelake.validation.gate import ValidationOutcome, validate_rows
+from featurelake.validation.records import write_gate_record
 from featurelake.validation.stats import compute_stats, store_stats
 
 if TYPE_CHECKING:
@@ -38,7 +39,8 @@ def publish_rows(
 
     The rows are computed once and cached, so what is validated is exactly what is written.
     A failed blocking check raises ValidationFailedError before anything is written.
-    Statistics of each published day are stored for drift checks of later runs.
+    Statistics of each published day are stored for drift checks of later runs and for
+    freshness checks; the gate's verdict is recorded either way (validation.records).
     """
     from pyspark import StorageLevel
 
@@ -47,9 +49,11 @@ def publish_rows(
     try:
         outcome = validate_rows(registry, view_name, rows, start, end, paths)
         if not outcome.passed:
+            write_gate_record(paths.lake_root, outcome, delta_version=None)
             raise ValidationFailedError(summary=outcome.summary(), outcome=outcome)
         version, metrics = replace_range(spark, table_path(paths.lake_root, view), rows, start, end)
-        store_stats(paths.lake_root, view, compute_stats(rows, view, outcome.run_name))
+        store_stats(paths.lake_root, view, compute_stats(rows, view, outcome.run_name), start, end)
+        write_gate_record(paths.lake_root, outcome, delta_version=version)
     finally:
         rows.unpersist()
     return Published(version, int(metrics.get("numOutputRows", 0)), outcome)

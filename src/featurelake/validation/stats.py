@@ -16,7 +16,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from featurelake.offline.tables import PARTITION
+from featurelake.offline.tables import EVENT_TIMESTAMP, PARTITION
 from featurelake.specs.models import FeatureView
 
 if TYPE_CHECKING:
@@ -44,6 +44,8 @@ class FeatureStats:
     rows: int
     run: str
     features: dict[str, ColumnStats]
+    # The newest event time of the partition: what freshness checks read for offline views.
+    newest_event_us: int | None = None
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -65,7 +67,7 @@ def compute_stats(rows: DataFrame, view: FeatureView, run: str) -> list[FeatureS
     """One aggregation job: stats of every feature for every partition of `rows`."""
     from pyspark.sql import functions as F
 
-    aggs = [F.count(F.lit(1)).alias("_rows")]
+    aggs = [F.count(F.lit(1)).alias("_rows"), F.unix_micros(F.max(EVENT_TIMESTAMP)).alias("_newest_us")]
     for i, feature in enumerate(view.features):
         col = F.col(f"`{feature.name}`")
         aggs.append(F.count(col).alias(f"{i}_n"))
@@ -92,14 +94,20 @@ def compute_stats(rows: DataFrame, view: FeatureView, run: str) -> list[FeatureS
             )
             for i, f in enumerate(view.features)
         }
-        result.append(FeatureStats(view.name, view.version, values[PARTITION], total, run, features))
+        newest = values["_newest_us"]
+        result.append(FeatureStats(view.name, view.version, values[PARTITION], total, run, features, newest))
     return sorted(result, key=lambda s: s.day)
 
 
-def store_stats(lake_root: str, view: FeatureView, stats: list[FeatureStats]) -> None:
-    """Write each partition's file atomically (a rerun of a day replaces its file)."""
+def store_stats(lake_root: str, view: FeatureView, stats: list[FeatureStats], start: date, end: date) -> None:
+    """Write each partition's file atomically (a rerun of a day replaces its file); days of
+    [start, end] that were republished empty lose theirs."""
     folder = stats_dir(lake_root, view)
     folder.mkdir(parents=True, exist_ok=True)
+    kept = {s.day.isoformat() for s in stats}
+    for old in folder.glob("*.json"):
+        if start.isoformat() <= old.stem <= end.isoformat() and old.stem not in kept:
+            old.unlink()
     for day_stats in stats:
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
         with os.fdopen(fd, "w") as handle:
@@ -107,10 +115,11 @@ def store_stats(lake_root: str, view: FeatureView, stats: list[FeatureStats]) ->
         os.replace(tmp, folder / f"{day_stats.day.isoformat()}.json")
 
 
-def previous_stats(lake_root: str, view: FeatureView, before: date) -> FeatureStats | None:
-    """The newest stored partition strictly before `before`, if any."""
+def previous_stats(lake_root: str, view: FeatureView, before: date | None = None) -> FeatureStats | None:
+    """The newest stored partition strictly before `before` (or the newest of all), if any."""
     folder = stats_dir(lake_root, view)
-    days = sorted(p.stem for p in folder.glob("*.json") if not p.name.startswith(".") and p.stem < before.isoformat())
+    limit = before.isoformat() if before else "9999-12-31"
+    days = sorted(p.stem for p in folder.glob("*.json") if not p.name.startswith(".") and p.stem < limit)
     if not days:
         return None
     return FeatureStats.from_json((folder / f"{days[-1]}.json").read_text())

@@ -1,0 +1,96 @@
+"""What the validation gate decided for each published range, kept beside the lake.
+
+One small JSON file per view version and day range:
+`<lake_root>/_validation/runs/<view>/v<version>/<start>_<end>.json`. The Airflow DAG's
+`validation_gate` task reads it to show (and enforce) the verdict of the interval it runs
+for without starting Spark or Great Expectations; `published` says whether the rows reached
+the Delta table.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from datetime import date
+from pathlib import Path
+
+from featurelake.errors import FeaturelakeError
+from featurelake.validation.gate import ValidationOutcome
+
+
+class GateRecordMissingError(FeaturelakeError):
+    template = (
+        "no validation was recorded for {view} v{version} day(s) {start}..{end} (looked for {path}); "
+        "run `featurelake run {view} --date {start}` (the DAG's compute task) first"
+    )
+
+
+class GateRejectedError(FeaturelakeError):
+    template = "the validation gate rejected {view} day(s) {start}..{end}, so nothing was published:\n{summary}"
+
+
+@dataclass(frozen=True)
+class GateRecord:
+    view: str
+    version: int
+    start: str
+    end: str
+    run_name: str
+    passed: bool
+    published: bool
+    rows: int
+    delta_version: int | None
+    summary: str
+    data_docs: str
+    recorded_at_us: int
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1, sort_keys=True)
+
+
+def record_path(lake_root: str, view: str, version: int, start: date, end: date) -> Path:
+    return Path(lake_root) / "_validation" / "runs" / view / f"v{version}" / f"{start}_{end}.json"
+
+
+def write_gate_record(lake_root: str, outcome: ValidationOutcome, delta_version: int | None) -> Path:
+    """Atomically (re)write the record of one gate decision; a rerun replaces it."""
+    record = GateRecord(
+        view=outcome.view,
+        version=outcome.version,
+        start=outcome.start.isoformat(),
+        end=outcome.end.isoformat(),
+        run_name=outcome.run_name,
+        passed=outcome.passed,
+        published=delta_version is not None,
+        rows=outcome.rows,
+        delta_version=delta_version,
+        summary=outcome.summary(),
+        data_docs=outcome.data_docs,
+        recorded_at_us=int(time.time() * 1_000_000),
+    )
+    target = record_path(lake_root, outcome.view, outcome.version, outcome.start, outcome.end)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".json")
+    with os.fdopen(fd, "w") as handle:
+        handle.write(record.to_json())
+    os.replace(tmp, target)
+    return target
+
+
+def read_gate_record(lake_root: str, view: str, version: int, start: date, end: date) -> GateRecord:
+    """The recorded decision; GateRecordMissingError when the range was never validated."""
+    path = record_path(lake_root, view, version, start, end)
+    if not path.is_file():
+        raise GateRecordMissingError(view=view, version=version, start=start, end=end, path=path)
+    return GateRecord(**json.loads(path.read_text()))
+
+
+def require_published(lake_root: str, view: str, version: int, start: date, end: date) -> GateRecord:
+    """The record of a range that passed the gate and was published, or a typed error."""
+    record = read_gate_record(lake_root, view, version, start, end)
+    if not (record.passed and record.published):
+        raise GateRejectedError(view=view, start=start, end=end, summary=record.summary)
+    return record
