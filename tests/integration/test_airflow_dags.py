@@ -126,6 +126,26 @@ def test_a_view_whose_dag_fails_to_build_is_an_import_error_and_the_others_load(
     assert "featurelake__user_stats" in bag.dag_ids and MONITOR_DAG_ID in bag.dag_ids
 
 
+def test_a_registry_of_200_views_gives_201_dags(dag_env, repo_root: Path, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The shape at scale; its parse time is measured by benchmarks/bench_dag_parse.py."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    from featurelake.registry import load_registry
+    from featurelake.registry.store import RegistryStore
+
+    _, config, _ = dag_env
+    registry = load_registry(config)
+    base = registry.views["user_orders"]
+    views = {f"orders_{i:03d}": base.model_copy(update={"name": f"orders_{i:03d}"}) for i in range(200)}
+    RegistryStore(str(tmp_path / "lake")).apply(registry.model_copy(update={"views": views}), None)
+    monkeypatch.setenv("FEATURELAKE_LAKE_ROOT", str(tmp_path / "lake"))
+    bag = DagBag(dag_folder=str(repo_root / "dags"))
+    assert bag.import_errors == {}
+    assert set(bag.dag_ids) == {f"featurelake__{name}" for name in views} | {MONITOR_DAG_ID}
+    monitor = bag.dags[MONITOR_DAG_ID].get_task("check_freshness")
+    assert len(monitor.expand_input.value["op_kwargs"]) == 200
+
+
 def _day_rows(spark, config: FeaturelakeConfig, day: date):  # type: ignore[no-untyped-def]
     from featurelake.offline.tables import table_path
     from featurelake.registry import load_registry
@@ -145,7 +165,7 @@ def test_view_dag_runs_for_real_and_a_rerun_of_the_interval_changes_nothing(dag_
     from airflow.utils.state import DagRunState
 
     settings, config, start = dag_env
-    dags, errors = build_dags(settings, register=False)
+    dags, errors = build_dags(settings)
     assert errors == []
     last_day = start + timedelta(days=DAYS - 1)
     # dag.test() takes the time the run is made: the interval that just ended is last_day.
@@ -190,7 +210,7 @@ def test_monitor_alerts_for_stale_views_only(dag_env, spark, webhook: Webhook) -
     five_days_old = yesterday - timedelta(days=5)
     backfill_view(spark, registry, OFFLINE_VIEW, config.lake_root, start, five_days_old, validation=paths)
 
-    dags, _ = build_dags(settings, register=False)
+    dags, _ = build_dags(settings)
     run = dags[MONITOR_DAG_ID].test()
     states = {ti.rendered_map_index: ti.state for ti in run.get_task_instances()}
     stale = {"product_popularity", "user_embedding", "user_orders", "user_sessions"}
@@ -206,7 +226,7 @@ def test_a_failed_task_alerts_through_the_failure_callback(dag_env, webhook: Web
 
     settings, _, start = dag_env
     broken = DagSettings(**{**settings.__dict__, "spark_submit": "/bin/false"})
-    dags, _ = build_dags(broken, register=False)
+    dags, _ = build_dags(broken)
     run = dags["featurelake__user_sessions"].test(logical_date=datetime(start.year, start.month, start.day, tzinfo=UTC))
     assert run.state == DagRunState.FAILED
     assert [(a["kind"], a["details"]["task_id"]) for a in webhook.received] == [("task_failed", "compute")]

@@ -133,13 +133,18 @@ def _doc_md(view: FeatureView, origin: str) -> str:
     )
 
 
+def spark_jars(conf_path: str) -> str:
+    """The Delta jars for spark-submit, found when the task runs (parsing needs no jars)."""
+    from featurelake.spark.jars import delta_jars
+
+    return ",".join(str(j) for j in delta_jars(load_config(conf_path).spark.jars_dir))
+
+
 def _spark_submit(task_id: str, job: str, args: list[str], settings: DagSettings, config: FeaturelakeConfig) -> Any:
     from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 
-    from featurelake.spark.session import spark_settings
+    from featurelake.spark.session import settings_without_jars
 
-    spark_conf = spark_settings(config)
-    jars = spark_conf.pop("spark.jars")
     env = {"PYSPARK_PYTHON": sys.executable, "FEATURELAKE_CONF": str(settings.conf_path)}
     if config.spark.master.startswith("local"):
         env["SPARK_LOCAL_IP"] = "127.0.0.1"
@@ -149,16 +154,14 @@ def _spark_submit(task_id: str, job: str, args: list[str], settings: DagSettings
         application_args=[*args, "--conf", str(settings.conf_path)],
         conn_id=settings.spark_conn_id,
         spark_binary=settings.spark_submit,
-        conf=spark_conf,
-        jars=jars,
+        conf=settings_without_jars(config),
+        jars=f"{{{{ featurelake_spark_jars({str(settings.conf_path)!r}) }}}}",
         env_vars=env,
         name=f"featurelake-{task_id}-{args[1] if args[0] == 'backfill' else args[0]}",
     )
 
 
-def build_view_dag(
-    view: FeatureView, origin: str, config: FeaturelakeConfig, settings: DagSettings, register: bool = True
-) -> Any:
+def build_view_dag(view: FeatureView, origin: str, config: FeaturelakeConfig, settings: DagSettings) -> Any:
     from airflow.providers.standard.operators.python import PythonOperator
     from airflow.sdk import DAG
 
@@ -171,10 +174,10 @@ def build_view_dag(
         start_date=settings.start_date,
         catchup=False,
         max_active_runs=1,  # overlapping recomputes of one view would race on its table
-        auto_register=register,
+        auto_register=False,  # only finished DAGs reach Airflow: the DAG file exports them
         tags=sorted({"featurelake", f"team:{view.owner}", *view.tags}),
         doc_md=_doc_md(view, origin),
-        user_defined_macros={"featurelake_interval": interval_days},
+        user_defined_macros={"featurelake_interval": interval_days, "featurelake_spark_jars": spark_jars},
         default_args={
             "owner": view.owner,
             "retries": settings.retries,
@@ -206,7 +209,7 @@ def build_view_dag(
     return dag
 
 
-def build_monitor_dag(registry: Registry, settings: DagSettings, register: bool = True) -> Any:
+def build_monitor_dag(registry: Registry, settings: DagSettings) -> Any:
     from airflow.providers.standard.operators.python import PythonOperator
     from airflow.sdk import DAG
 
@@ -218,7 +221,7 @@ def build_monitor_dag(registry: Registry, settings: DagSettings, register: bool 
         start_date=settings.start_date,
         catchup=False,
         max_active_runs=1,
-        auto_register=register,
+        auto_register=False,  # only finished DAGs reach Airflow: the DAG file exports them
         tags=["featurelake", "monitoring"],
         doc_md="Checks every feature view against its `freshness_sla` (Redis for online views, "
         "Delta for offline ones) every hour; a breach fails that view's task and alerts.",
@@ -232,10 +235,8 @@ def build_monitor_dag(registry: Registry, settings: DagSettings, register: bool 
     return dag
 
 
-def build_dags(settings: DagSettings, register: bool = True) -> tuple[dict[str, Any], list[FeaturelakeError]]:
-    """Every DAG that builds, by dag_id, and the errors of those that did not.
-
-    `register=False` builds them without Airflow collecting them (for the error report)."""
+def build_dags(settings: DagSettings) -> tuple[dict[str, Any], list[FeaturelakeError]]:
+    """Every DAG that builds, by dag_id, and the errors of those that did not."""
     try:
         config, registry = load_applied(settings)
     except FeaturelakeError as exc:
@@ -245,16 +246,16 @@ def build_dags(settings: DagSettings, register: bool = True) -> tuple[dict[str, 
     for name, view in sorted(registry.views.items()):
         origin = registry.origins.get(f"feature_view:{name}", "?")
         try:
-            dags[f"{DAG_PREFIX}{name}"] = build_view_dag(view, origin, config, settings, register)
+            dags[f"{DAG_PREFIX}{name}"] = build_view_dag(view, origin, config, settings)
         except Exception as exc:
             errors.append(DagBuildError(view=name, origin=origin, problem=f"{type(exc).__name__}: {exc}"))
     if registry.views:
-        dags[MONITOR_DAG_ID] = build_monitor_dag(registry, settings, register)
+        dags[MONITOR_DAG_ID] = build_monitor_dag(registry, settings)
     return dags, errors
 
 
 def raise_build_errors(settings: DagSettings) -> None:
     """Raise one error naming every view whose DAG failed to build (an import error in the UI)."""
-    _, errors = build_dags(settings, register=False)
+    _, errors = build_dags(settings)
     if errors:
         raise DagBuildErrors(count=len(errors), lines="\n".join(f"  {e}" for e in errors))

@@ -20,12 +20,16 @@ DEFAULTS_FILE = "spark-defaults.conf"
 def spark_settings(conf: FeaturelakeConfig) -> dict[str, str]:
     """Every Spark setting featurelake relies on, conf/ settings last (they win)."""
     jars = ",".join(str(j) for j in delta_jars(conf.spark.jars_dir))
+    return {"spark.jars": jars, **settings_without_jars(conf)}
+
+
+def settings_without_jars(conf: FeaturelakeConfig) -> dict[str, str]:
+    """spark_settings but the jar list, which needs the jars on disk (resolved later by DAGs)."""
     settings = {
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.execution.arrow.pyspark.enabled": "true",
-        "spark.jars": jars,
         "spark.pyspark.python": sys.executable,
         "spark.pyspark.driver.python": sys.executable,
     }
