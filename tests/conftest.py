@@ -43,12 +43,14 @@ def output_dir() -> Path:
     return path
 
 
-def write_test_conf(directory: Path, redis_url: str, lake_root: Path) -> Path:
+def write_test_conf(directory: Path, redis_url: str, lake_root: Path, project: str = "fltest") -> Path:
+    """A conf for a test's own lake; tests that share the Redis server with other lakes
+    pass their own `project`, so their keys and watermarks never meet."""
     conf_dir = directory / "conf"
     conf_dir.mkdir(parents=True, exist_ok=True)
     path = conf_dir / "test.yaml"
     path.write_text(
-        f"""project: fltest
+        f"""project: {project}
 lake_root: {lake_root}
 state_dir: {directory / "state"}
 web_assets_dir: {REPO_ROOT / ".featurelake" / "web-assets"}
@@ -71,7 +73,7 @@ redis:
 
 @pytest.fixture(scope="session")
 def make_test_conf():  # type: ignore[no-untyped-def]
-    """write_test_conf(directory, redis_url, lake_root) -> conf path, for tests that need their own lake."""
+    """write_test_conf(directory, redis_url, lake_root, project) -> conf path, for tests that need their own lake."""
     return write_test_conf
 
 

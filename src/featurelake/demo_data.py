@@ -36,6 +36,8 @@ class DatasetSize:
 
 
 DEFAULT_SIZE = DatasetSize()
+# `make demo`: about 100k users and a few million events over 90 days.
+DEMO_SIZE = DatasetSize(users=100_000, products=5_000, days=90, sessions_per_user_day=0.15, views_per_session=2.0)
 
 
 @dataclass(frozen=True)

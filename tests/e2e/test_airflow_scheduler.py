@@ -52,7 +52,9 @@ def airflow(tmp_path: Path, make_test_conf, redis_server, repo_root: Path):  # t
     shutil.copytree(repo_root / "feature_specs", specs)
     spec = next(specs.rglob(f"{VIEW}.yaml"))  # offline: one spark-submit per run keeps CI short
     spec.write_text(spec.read_text().replace("online: true", "online: false"))
-    config = load_config(make_test_conf(tmp_path, redis_server.url, tmp_path / "lake"), env={})
+    config = load_config(
+        make_test_conf(tmp_path, redis_server.url.replace("/0", "/3"), tmp_path / "lake", project="fle2e"), env={}
+    )
     generate(
         config.lake_root, DatasetSize(users=40, products=15, days=4, start=datetime.now(UTC).date() - timedelta(days=4))
     )

@@ -20,6 +20,7 @@ from featurelake.orchestration.dags import MONITOR_DAG_ID, DagSettings, build_da
 
 DAYS = 12
 OFFLINE_VIEW = "product_popularity"
+PROJECT = "flairflow"  # its own Redis keys: other tests' lakes share the server
 
 
 class Webhook:
@@ -65,7 +66,7 @@ def airflow_project(tmp_path_factory: pytest.TempPathFactory, redis_server, make
     shutil.copytree(repo_root / "feature_specs", specs)
     spec = next(specs.rglob(f"{OFFLINE_VIEW}.yaml"))
     spec.write_text(spec.read_text().replace("online: true", "online: false"))
-    conf_path = make_test_conf(base, redis_server.url, base / "lake")
+    conf_path = make_test_conf(base, redis_server.url.replace("/0", "/2"), base / "lake", project=PROJECT)
     config = load_config(conf_path, env={})
     start = datetime.now(UTC).date() - timedelta(days=DAYS)
     generate(config.lake_root, DatasetSize(users=60, products=20, days=DAYS, start=start))
@@ -157,7 +158,7 @@ def _day_rows(spark, config: FeaturelakeConfig, day: date):  # type: ignore[no-u
 
 def _online_values(config: FeaturelakeConfig) -> dict[bytes, bytes]:
     client = redis.Redis.from_url(config.redis.url)
-    keys = sorted(client.scan_iter(match=b"fltest:user_stats:v1:*"))
+    keys = sorted(client.scan_iter(match=f"{PROJECT}:user_stats:v1:*".encode()))
     return dict(zip(keys, client.mget(keys), strict=True))
 
 
@@ -170,7 +171,9 @@ def test_view_dag_runs_for_real_and_a_rerun_of_the_interval_changes_nothing(dag_
     last_day = start + timedelta(days=DAYS - 1)
     # dag.test() takes the time the run is made: the interval that just ended is last_day.
     run_after = datetime(last_day.year, last_day.month, last_day.day, tzinfo=UTC) + timedelta(days=1)
-    redis.Redis.from_url(config.redis.url).flushdb()
+    client = redis.Redis.from_url(config.redis.url)
+    for key in client.scan_iter(match=f"{PROJECT}:*".encode()):
+        client.delete(key)
 
     first = dags["featurelake__user_stats"].test(logical_date=run_after)
     assert first.state == DagRunState.SUCCESS

@@ -83,14 +83,18 @@ def setup_jars_cmd(conf: ConfOption = None) -> None:
 def demo_cmd(
     conf: ConfOption = None,
     repo: Annotated[Path, typer.Option("--repo", help="Feature repository.")] = Path("feature_specs"),
-    users: Annotated[int, typer.Option(help="Users in the generated dataset.")] = 2_000,
-    days: Annotated[int, typer.Option(help="Days in the generated dataset.")] = 30,
+    jobs: Annotated[Path, typer.Option("--jobs", help="The spark-submit jobs folder.")] = Path("jobs"),
+    users: Annotated[int, typer.Option(help="Users in the generated dataset.")] = 100_000,
+    days: Annotated[int, typer.Option(help="Days in the generated dataset (the last 2/3 are backfilled).")] = 90,
 ) -> None:
     """Run the main job end to end on the configured environment."""
-    from featurelake.demo import run_demo
-    from featurelake.demo_data import DatasetSize
+    from dataclasses import replace
 
-    run_demo(load_config(conf), repo, DatasetSize(users=users, days=days), say=out.print)
+    from featurelake.demo import run_demo
+    from featurelake.demo_data import DEMO_SIZE
+
+    size = replace(DEMO_SIZE, users=users, days=days, products=max(50, min(DEMO_SIZE.products, users // 20)))
+    run_demo(load_config(conf), repo, size, say=out.print, jobs_dir=jobs)
 
 
 def main(argv: list[str] | None = None) -> None:
