@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 Say = Callable[[str], object]
 SERVICE = "churn_model"
 CHECKED_ENTITIES = 1_000
+LABELS = 20_000
 
 
 class DemoStepError(FeaturelakeError):
@@ -122,7 +123,7 @@ def run_demo(
     _materialize_online(store, say)
     labels_path = Path(conf.lake_root) / "labels" / "churn.parquet"
     labels_path.parent.mkdir(parents=True, exist_ok=True)
-    churn_labels(size).to_parquet(labels_path, coerce_timestamps="us", allow_truncated_timestamps=True)
+    churn_labels(size, n=LABELS).to_parquet(labels_path, coerce_timestamps="us", allow_truncated_timestamps=True)
     output = f"{conf.lake_root.rstrip('/')}/training_sets/churn"
     build_training_set_with_spark_submit(conf, jobs_dir, labels_path, output, say)
     features = [ref.feature for ref in store.registry.service_refs(SERVICE)]
@@ -157,11 +158,11 @@ def _backfill_all(store: FeatureStore, conf: FeaturelakeConfig, size: DatasetSiz
 
 
 def _materialize_online(store: FeatureStore, say: Say) -> None:
+    # The dataset was generated anew: the online values are rebuilt from scratch too.
     for name, view in store.registry.views.items():
         if view.online:
-            result = store.materialize(name)
-            scope = "full" if result.full else "incremental"
-            say(f"materialize {name} ({scope}): {result.entities:,} entities into Redis in {result.seconds:.1f}s")
+            result = store.materialize(name, reset=True)
+            say(f"materialize {name} (full): {result.entities:,} entities into Redis in {result.seconds:.1f}s")
 
 
 def _online_offline_check(store: FeatureStore, conf: FeaturelakeConfig, say: Say) -> int:
@@ -181,7 +182,9 @@ def _online_offline_check(store: FeatureStore, conf: FeaturelakeConfig, say: Say
         ["user_stats:spend_30d", "user_orders:orders_7d", "user_embedding:behaviour_embedding"], [{"user_id": user}]
     ).to_dict()
     vector = online["behaviour_embedding"][0]
-    shown = "none" if vector is None else f"float32[{len(vector)}] starting {vector[:3].round(3).tolist()}"
+    shown = (
+        "none" if vector is None else f"float32[{len(vector)}] starting {vector[:3].astype(float).round(3).tolist()}"
+    )
     say(f"online/offline check: {checked:,} entities across the online views served exactly their newest Delta row")
     say(f"  user {user} online: spend_30d={online['spend_30d'][0]}, orders_7d={online['orders_7d'][0]}, "
         f"behaviour_embedding={shown}")  # fmt: skip

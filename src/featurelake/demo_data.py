@@ -48,16 +48,22 @@ class UserTraits:
 
 def user_traits(size: DatasetSize, rng: np.random.Generator) -> UserTraits:
     activity = rng.gamma(1.5, 1.0, size.users)
-    churns = rng.random(size.users) < 0.35
+    churns = rng.random(size.users) < 0.7 / (1.0 + activity)  # quieter users leave more often
     churn_day = np.where(churns, rng.integers(size.days // 3, size.days + 1, size.users), size.days * 10)
     return UserTraits(activity=activity, churn_day=churn_day)
 
 
+FADE_DAYS = 21
+
+
 def _event_times(size: DatasetSize, rng: np.random.Generator, traits: UserTraits, rate: float) -> pd.DataFrame:
-    """Poisson events per user and day, stopping at each user's churn day."""
+    """Poisson events per user and day, fading over the weeks before each user's churn day
+    (where the churn model's signal comes from) and stopping there."""
     users = np.arange(size.users)
-    per_day = rng.poisson(np.outer(traits.activity * rate, np.ones(size.days)))
-    per_day[np.arange(size.days)[None, :] >= traits.churn_day[:, None]] = 0
+    days_left = traits.churn_day[:, None] - np.arange(size.days)[None, :]
+    fade = np.clip(days_left / FADE_DAYS, 0.1, 1.0)
+    per_day = rng.poisson(traits.activity[:, None] * rate * fade)
+    per_day[days_left <= 0] = 0
     user_idx, day_idx = np.nonzero(per_day)
     counts = per_day[user_idx, day_idx]
     user_id = np.repeat(users[user_idx], counts)

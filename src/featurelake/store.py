@@ -73,11 +73,12 @@ class FeatureStore:
         """The newest values online, one Redis round trip for any number of features and entities."""
         return self.online.get(self.resolve(features, feature_service), entity_rows or [], full_feature_names)
 
-    def materialize(self, view: str, full: bool = False) -> MaterializeResult:
-        """Write the newest row per entity of an online view into Redis (incremental unless `full`)."""
+    def materialize(self, view: str, full: bool = False, reset: bool = False) -> MaterializeResult:
+        """Write the newest row per entity of an online view into Redis (incremental unless
+        `full`; `reset` deletes the view's online values first)."""
         from featurelake.online.materialize import materialize_view
 
-        return materialize_view(self.spark, self.config, self.registry, view, full=full)
+        return materialize_view(self.spark, self.config, self.registry, view, full=full, reset=reset)
 
     def resolve(self, features: list[str] | None = None, feature_service: str | None = None) -> list[FeatureRef]:
         refs = self.registry.service_refs(feature_service) if feature_service else []

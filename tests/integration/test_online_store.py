@@ -266,3 +266,29 @@ def test_a_commit_not_made_by_featurelake_makes_the_next_run_read_everything(spa
     rows.limit(1).write.format("delta").mode("append").save(table)  # a manual write (an exact copy): no days recorded
     result = materialize_view(spark, conf, registry, "user_stats")
     assert result.full and result.days is None and result.entities > 0
+
+
+def test_full_keeps_values_newer_than_delta_and_reset_makes_redis_equal_delta_again(
+    spark, online_lake, redis_client
+) -> None:  # type: ignore[no-untyped-def]
+    from featurelake.online.consistency import check_consistency
+    from featurelake.online.keys import view_prefix
+
+    conf, registry = online_lake
+    view = registry.view("user_stats")
+    materialize_view(spark, conf, registry, "user_stats", full=True)
+    prefix = view_prefix(registry.project, "user_stats", view.version)
+    # A value from data that no longer exists: newer than anything in Delta, and an entity Delta lacks.
+    newer = redis_client.get(f"{prefix}1")
+    assert newer is not None
+    stale_header = b"%016x%016x" % (2**62, 2**62)
+    redis_client.set(f"{prefix}1", stale_header + newer[32:])
+    redis_client.set(f"{prefix}999999", stale_header + newer[32:])
+
+    materialize_view(spark, conf, registry, "user_stats", full=True)
+    assert redis_client.get(f"{prefix}1").startswith(stale_header)  # newer-wins: a rebuild keeps it
+    assert not check_consistency(spark, conf, registry, "user_stats", sample=None).consistent
+
+    result = materialize_view(spark, conf, registry, "user_stats", reset=True)
+    assert result.full and redis_client.get(f"{prefix}999999") is None
+    assert check_consistency(spark, conf, registry, "user_stats", sample=None).consistent

@@ -22,13 +22,17 @@ def materialize_cmd(
     full: Annotated[
         bool, typer.Option("--full", help="Rebuild from the latest row per entity of the whole table.")
     ] = False,
+    reset: Annotated[
+        bool,
+        typer.Option("--reset", help="Delete the view's online values first, then rebuild (implies --full)."),
+    ] = False,
     conf: ConfOption = None,
 ) -> None:
     """Write the newest row per entity of an online view into Redis (incremental: days changed since the watermark)."""
     from featurelake.online.materialize import materialize_view
 
     config, registry, spark = view_job(conf, view, "materialize")
-    result = materialize_view(spark, config, registry, view, full=full)
+    result = materialize_view(spark, config, registry, view, full=full, reset=reset)
     scope = (
         "full" if result.full else f"days {', '.join(f'{a}..{b}' for a, b in result.days or []) or 'none (up to date)'}"
     )

@@ -109,10 +109,36 @@ def newest_per_entity(rows: DataFrame, keys: list[str], view: FeatureView) -> Da
     )  # fmt: skip
 
 
+def reset_online_view(client: redis.Redis, project: str, view: FeatureView, batch: int = 1_000) -> int:
+    """Delete every online value of the view version and its watermark; the number of keys.
+
+    Newer-wins never lets an older row replace a newer value, so values that no longer
+    exist in Delta (data rewritten, a day republished without some entity) stay until
+    they expire: a reset is how a rebuild makes Redis equal to Delta again."""
+    deleted, keys = 0, []
+    for key in client.scan_iter(match=f"{view_prefix(project, view.name, view.version)}*", count=10_000):
+        keys.append(key)
+        if len(keys) >= batch:
+            deleted += int(client.unlink(*keys))
+            keys = []
+    if keys:
+        deleted += int(client.unlink(*keys))
+    client.delete(watermark_key(project, view.name, view.version))
+    return deleted
+
+
 def materialize_view(
-    spark: SparkSession, conf: FeaturelakeConfig, registry: Registry, view_name: str, full: bool = False
+    spark: SparkSession,
+    conf: FeaturelakeConfig,
+    registry: Registry,
+    view_name: str,
+    full: bool = False,
+    reset: bool = False,
 ) -> MaterializeResult:
-    """Write the newest row per entity of `view_name` into Redis; advance the watermark on success."""
+    """Write the newest row per entity of `view_name` into Redis; advance the watermark on success.
+
+    `reset` (implies `full`) first deletes the view's online values: until the rebuild
+    finishes, reads of the view return defaults."""
     from delta.tables import DeltaTable
     from pyspark.sql import functions as F
 
@@ -125,6 +151,9 @@ def materialize_view(
         raise FeatureTableMissingError(view=view_name, version=view.version, path=path)
     client = connect(conf)  # unreachable or refused: a typed error before any work
     mark_key = watermark_key(registry.project, view.name, view.version)
+    if reset:
+        reset_online_view(client, registry.project, view)
+        full = True
     mark = None if full else read_watermark(client, mark_key)
     current = int(DeltaTable.forPath(spark, path).history(1).collect()[0]["version"])
     days = None if mark is None else days_since(spark, path, mark.delta_version)
