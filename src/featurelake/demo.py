@@ -155,13 +155,18 @@ def _backfill_all(store: FeatureStore, conf: FeaturelakeConfig, size: DatasetSiz
             f"{result.rows_written:,} rows in {result.seconds:.0f}s; validated ({len(checks.results)} checks, "
             f"{len(checks.warnings)} warning(s))"
         )
+        for warning in checks.warnings:  # never blocking, but worth a look
+            say(warning.line())
 
 
 def _materialize_online(store: FeatureStore, say: Say) -> None:
+    from featurelake.compute.progress import spark_progress
+
     # The dataset was generated anew: the online values are rebuilt from scratch too.
     for name, view in store.registry.views.items():
         if view.online:
-            result = store.materialize(name, reset=True)
+            with spark_progress(store.spark, f"{name}: materializing into Redis"):
+                result = store.materialize(name, reset=True)
             say(f"materialize {name} (full): {result.entities:,} entities into Redis in {result.seconds:.1f}s")
 
 
