@@ -224,9 +224,13 @@ def test_monitor_alerts_for_stale_views_only(dag_env, spark, webhook: Webhook) -
     assert "STALE" in offline["text"] and "(in delta)" in offline["text"]
 
 
-def test_a_failed_task_alerts_through_the_failure_callback(dag_env, webhook: Webhook) -> None:  # type: ignore[no-untyped-def]
+def test_a_failed_task_alerts_through_the_failure_callback(dag_env, webhook: Webhook, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Here the webhook comes from the Airflow connection `featurelake_alerts`, not the env."""
     from airflow.utils.state import DagRunState
 
+    monkeypatch.delenv("FEATURELAKE_ALERT_WEBHOOK_URL")
+    connection = {"conn_type": "generic", "extra": {"webhook_url": webhook.url}}
+    monkeypatch.setenv("AIRFLOW_CONN_FEATURELAKE_ALERTS", json.dumps(connection))
     settings, _, start = dag_env
     broken = DagSettings(**{**settings.__dict__, "spark_submit": "/bin/false"})
     dags, _ = build_dags(broken)

@@ -34,7 +34,10 @@ def check_freshness_cmd(
     if alert:
         stale = [c.view for c in checks if c.stale]
         title = f"{len(stale)} feature view(s) are stale: {', '.join(stale)}"
-        report = send_alert(Alert("stale", title, str(error), {"views": stale}), resolve_targets())
-        for failed in report.failed:
-            out.print(f"alert delivery failed: {failed}")
+        # The checks are on stdout and the error follows: the alert is not logged a third time.
+        report = send_alert(Alert("stale", title, str(error), {"views": stale}), resolve_targets(), log_alert=False)
+        if report.delivered:
+            out.print(f"alert sent: {', '.join(report.delivered)}")
+        elif not report.failed:
+            out.print("no alert target configured (FEATURELAKE_ALERT_WEBHOOK_URL, FEATURELAKE_ALERT_EMAIL_TO)")
     raise error

@@ -106,10 +106,12 @@ def resolve_targets(env: Mapping[str, str] | None = None, use_airflow: bool = Fa
     return targets
 
 
-def send_alert(alert: Alert, targets: AlertTargets, timeout_s: float = 10.0) -> AlertReport:
-    """Log the alert, then deliver it to each configured target; delivery errors are logged
-    (without secrets) and reported, never raised: the alert must not hide the failure."""
-    log.error("featurelake alert [%s] %s\n%s", alert.kind, alert.title, alert.text)
+def send_alert(alert: Alert, targets: AlertTargets, timeout_s: float = 10.0, log_alert: bool = True) -> AlertReport:
+    """Log the alert (unless the caller already showed it), then deliver it to each
+    configured target; delivery errors are logged (without secrets) and reported, never
+    raised: the alert must not hide the failure."""
+    if log_alert:
+        log.error("featurelake alert [%s] %s\n%s", alert.kind, alert.title, alert.text)
     delivered, failed = [], []
     if targets.webhook_url:
         name = f"webhook {_host(targets.webhook_url)}"
