@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -124,3 +128,32 @@ def demo_lake(test_conf: FeaturelakeConfig, repo_root: Path):  # type: ignore[no
     generate(test_conf.lake_root, size)
     apply_specs(repo_root / "feature_specs", test_conf)
     return load_registry(test_conf), size
+
+
+class WebhookReceiver:
+    """A local HTTP server that keeps every JSON body POSTed to it (alert webhooks)."""
+
+    def __init__(self) -> None:
+        received: list[dict[str, Any]] = []
+        self.received = received
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        # A token in the URL, as real webhook URLs have: it must never reach a log.
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook?token=s3cret"
+
+
+@pytest.fixture()
+def webhook() -> Iterator[WebhookReceiver]:
+    receiver = WebhookReceiver()
+    yield receiver
+    receiver.server.shutdown()

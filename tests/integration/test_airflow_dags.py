@@ -5,12 +5,8 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis
@@ -23,33 +19,10 @@ OFFLINE_VIEW = "product_popularity"
 PROJECT = "flairflow"  # its own Redis keys: other tests' lakes share the server
 
 
-class Webhook:
-    """A local HTTP server that keeps every JSON body POSTed to it."""
-
-    def __init__(self) -> None:
-        received: list[dict[str, Any]] = []
-        self.received = received
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/alerts"
-
-
 @pytest.fixture()
-def webhook(monkeypatch: pytest.MonkeyPatch) -> Iterator[Webhook]:
-    hook = Webhook()
-    monkeypatch.setenv("FEATURELAKE_ALERT_WEBHOOK_URL", hook.url)
-    yield hook
-    hook.server.shutdown()
+def alert_webhook(webhook, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("FEATURELAKE_ALERT_WEBHOOK_URL", webhook.url)
+    return webhook
 
 
 @pytest.fixture(scope="module")
@@ -194,7 +167,7 @@ def test_view_dag_runs_for_real_and_a_rerun_of_the_interval_changes_nothing(dag_
     assert _online_values(config) == values
 
 
-def test_monitor_alerts_for_stale_views_only(dag_env, spark, webhook: Webhook) -> None:  # type: ignore[no-untyped-def]
+def test_monitor_alerts_for_stale_views_only(dag_env, spark, alert_webhook) -> None:  # type: ignore[no-untyped-def]
     from airflow.utils.state import TaskInstanceState
 
     from featurelake.compute.backfill import backfill_view
@@ -218,23 +191,23 @@ def test_monitor_alerts_for_stale_views_only(dag_env, spark, webhook: Webhook) -
     states = {ti.rendered_map_index: ti.state for ti in run.get_task_instances()}
     stale = {"product_popularity", "user_embedding", "user_orders", "user_sessions"}
     assert states == {**{v: TaskInstanceState.FAILED for v in stale}, "user_stats": TaskInstanceState.SUCCESS}
-    alerted = {alert["details"]["view"] for alert in webhook.received}
+    alerted = {alert["details"]["view"] for alert in alert_webhook.received}
     assert alerted == stale
-    offline = next(a for a in webhook.received if a["details"]["view"] == OFFLINE_VIEW)
+    offline = next(a for a in alert_webhook.received if a["details"]["view"] == OFFLINE_VIEW)
     assert "STALE" in offline["text"] and "(in delta)" in offline["text"]
 
 
-def test_a_failed_task_alerts_through_the_failure_callback(dag_env, webhook: Webhook, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_failed_task_alerts_through_the_failure_callback(dag_env, alert_webhook, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """Here the webhook comes from the Airflow connection `featurelake_alerts`, not the env."""
     from airflow.utils.state import DagRunState
 
     monkeypatch.delenv("FEATURELAKE_ALERT_WEBHOOK_URL")
-    connection = {"conn_type": "generic", "extra": {"webhook_url": webhook.url}}
+    connection = {"conn_type": "generic", "extra": {"webhook_url": alert_webhook.url}}
     monkeypatch.setenv("AIRFLOW_CONN_FEATURELAKE_ALERTS", json.dumps(connection))
     settings, _, start = dag_env
     broken = DagSettings(**{**settings.__dict__, "spark_submit": "/bin/false"})
     dags, _ = build_dags(broken)
     run = dags["featurelake__user_sessions"].test(logical_date=datetime(start.year, start.month, start.day, tzinfo=UTC))
     assert run.state == DagRunState.FAILED
-    assert [(a["kind"], a["details"]["task_id"]) for a in webhook.received] == [("task_failed", "compute")]
-    assert webhook.received[0]["details"]["dag_id"] == "featurelake__user_sessions"
+    assert [(a["kind"], a["details"]["task_id"]) for a in alert_webhook.received] == [("task_failed", "compute")]
+    assert alert_webhook.received[0]["details"]["dag_id"] == "featurelake__user_sessions"
