@@ -31,7 +31,7 @@ def demo_project(tmp_path_factory: pytest.TempPathFactory, redis_server, make_te
     written = make_test_conf(root, redis_server.url.replace("/0", "/1"), root / "lake", project="fldemo")
     conf = written.with_name("local.yaml")
     shutil.move(written, conf)
-    for folder in ("feature_specs", "jobs"):
+    for folder in ("feature_specs", "jobs", "dags"):
         (root / folder).symlink_to(REPO_ROOT / folder)
     proc = subprocess.run(
         [str(BIN / "featurelake"), "demo", "--conf", str(conf), "--users", "300", "--days", "21"],

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -11,9 +12,12 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
+
+from featurelake.online.redis_server import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -21,8 +25,8 @@ _BLOCK = re.compile(r"```(bash|sh|console|text|python)\n(.*?)```", re.S)
 RUNNABLE = ("featurelake", "spark-submit")
 # Documented to fail here: every view is stale "as of now" in a lake of 2025 data.
 EXPECTED_EXIT = {"featurelake check-freshness": 1}
-# Servers run until Ctrl-C: started, reached on their port, then interrupted.
-SERVER_PORTS = {"serve": 6566, "--serve": 8765}
+# Servers run until Ctrl-C: started on a free port, reached (Airflow: healthy), then interrupted.
+SERVERS = ("serve", "--serve", "airflow")
 
 
 def _docs() -> list[Path]:
@@ -62,30 +66,44 @@ def _env(project) -> dict[str, str]:  # type: ignore[no-untyped-def]
     return {**os.environ, "FEATURELAKE_CONF": str(project.conf), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
 
 
-def _run_server(argv: list[str], project, port: int) -> None:  # type: ignore[no-untyped-def]
+def _ready(port: int, health_url: str | None) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        if health_url:  # Airflow: every component must report healthy
+            with urllib.request.urlopen(health_url, timeout=5) as response:
+                health = json.loads(response.read())
+            return all(health.get(c, {}).get("status") == "healthy" for c in ("scheduler", "dag_processor"))
+        return True
+    except OSError:
+        return False
+
+
+def _run_server(argv: list[str], project, port: int, health_url: str | None = None) -> None:  # type: ignore[no-untyped-def]
     proc = subprocess.Popen(argv, cwd=project.root, env=_env(project), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.3)
+        deadline = time.monotonic() + 150
+        while time.monotonic() < deadline and proc.poll() is None and not _ready(port, health_url):
+            time.sleep(0.5)
         assert proc.poll() is None, proc.stderr.read().decode()[-2000:] if proc.stderr else ""
+        assert _ready(port, health_url), f"`{' '.join(argv)}` did not become ready on port {port}"
     finally:
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=20) == 0
+        assert proc.wait(timeout=60) == 0
 
 
 @pytest.mark.parametrize(("doc", "command", "comment"), documented_commands())
 def test_documented_command_runs(doc: str, command: str, comment: str, demo_project) -> None:  # type: ignore[no-untyped-def]
     argv = shlex.split(command)
     argv[0] = str(BIN / argv[0])
-    served = next((flag for flag in SERVER_PORTS if flag in argv[1:]), None)
+    served = next((flag for flag in SERVERS if flag in argv[1:]), None)
     if served:
-        port = int(argv[argv.index("--port") + 1]) if "--port" in argv else SERVER_PORTS[served]
-        _run_server(argv, demo_project, port)
+        port = free_port()  # the documented port may be taken on this machine
+        if "--port" in argv:
+            argv[argv.index("--port") + 1] = str(port)
+        else:
+            argv += ["--port", str(port)]
+        health = f"http://127.0.0.1:{port}/api/v2/monitor/health" if served == "airflow" else None
+        _run_server(argv, demo_project, port, health)
         return
     proc = subprocess.run(argv, cwd=demo_project.root, env=_env(demo_project), capture_output=True, text=True,
                           timeout=600, check=False)  # fmt: skip

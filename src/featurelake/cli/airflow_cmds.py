@@ -26,14 +26,14 @@ def airflow_cmd(
     ensure_redis(config, say=out.print).close()
     services = airflow_services(config, dags, port)
     out.print(f"starting Airflow 3 (home {services.env['AIRFLOW_HOME']}, DAGs from {dags.resolve()}) ...")
-    services.start()
     passwords = Path(services.env["AIRFLOW_HOME"]) / "simple_auth_manager_passwords.json.generated"
-    out.print(
-        f"Airflow UI: {services.url}  (user admin; password in {passwords})\n"
-        f"DAGs appear as featurelake__<view> once the registry is applied (`featurelake apply`); "
-        f"logs in {services.logs}. Ctrl-C stops every component."
-    )
-    try:
+    try:  # Ctrl-C at any point, even while starting, stops every component
+        services.start()
+        out.print(
+            f"Airflow UI: {services.url}  (user admin; password in {passwords})\n"
+            f"DAGs appear as featurelake__<view> once the registry is applied (`featurelake apply`); "
+            f"logs in {services.logs}. Ctrl-C stops every component."
+        )
         while all(p.poll() is None for p in services.processes.values()):
             time.sleep(1)
         out.print("an Airflow component exited; stopping the others (see its log)")
