@@ -123,14 +123,17 @@ def run_demo(
     _materialize_online(store, say)
     labels_path = Path(conf.lake_root) / "labels" / "churn.parquet"
     labels_path.parent.mkdir(parents=True, exist_ok=True)
-    churn_labels(size, n=LABELS).to_parquet(labels_path, coerce_timestamps="us", allow_truncated_timestamps=True)
+    labels = churn_labels(size, n=LABELS)
+    labels.to_parquet(labels_path, coerce_timestamps="us", allow_truncated_timestamps=True)
     output = f"{conf.lake_root.rstrip('/')}/training_sets/churn"
     build_training_set_with_spark_submit(conf, jobs_dir, labels_path, output, say)
     features = [ref.feature for ref in store.registry.service_refs(SERVICE)]
     score = train_churn_model(output, features)
     say(f"model: logistic regression on {len(features)} features, {score.train_rows:,} earlier labels -> "
         f"AUC {score.auc:.3f} on {score.test_rows:,} later labels (churn rate {score.positives:.1%})")  # fmt: skip
-    checked = _online_offline_check(store, conf, say)
+    # The user of the latest label: one whose features the model just used.
+    latest_user = int(labels.sort_values("event_timestamp").user_id.iloc[-1])
+    checked = _online_offline_check(store, conf, say, latest_user)
     paths = ValidationPaths.from_config(conf)
     say(f"done in {time.monotonic() - started:.0f}s")
     say(f"  Delta feature tables: {conf.lake_root}/features/")
@@ -170,7 +173,7 @@ def _materialize_online(store: FeatureStore, say: Say) -> None:
             say(f"materialize {name} (full): {result.entities:,} entities into Redis in {result.seconds:.1f}s")
 
 
-def _online_offline_check(store: FeatureStore, conf: FeaturelakeConfig, say: Say) -> int:
+def _online_offline_check(store: FeatureStore, conf: FeaturelakeConfig, say: Say, user: int) -> int:
     """Redis must serve exactly the newest Delta row of each sampled entity, every online view."""
     from featurelake.online.consistency import check_consistency
 
@@ -182,7 +185,6 @@ def _online_offline_check(store: FeatureStore, conf: FeaturelakeConfig, say: Say
         if not report.consistent:
             raise DemoStepError(step="online/offline check", detail=report.summary())
         checked += report.checked
-    user = _a_user(store)
     online = store.get_online_features(
         ["user_stats:spend_30d", "user_orders:orders_7d", "user_embedding:behaviour_embedding"], [{"user_id": user}]
     ).to_dict()
@@ -194,12 +196,3 @@ def _online_offline_check(store: FeatureStore, conf: FeaturelakeConfig, say: Say
     say(f"  user {user} online: spend_30d={online['spend_30d'][0]}, orders_7d={online['orders_7d'][0]}, "
         f"behaviour_embedding={shown}")  # fmt: skip
     return checked
-
-
-def _a_user(store: FeatureStore) -> int:
-    from featurelake.offline.tables import table_path
-
-    view = store.registry.view("user_stats")
-    path = table_path(store.config.lake_root, view)
-    row = store.spark.read.format("delta").load(path).orderBy("event_timestamp", ascending=False).first()
-    return int(row["user_id"]) if row else 0

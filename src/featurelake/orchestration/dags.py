@@ -140,7 +140,9 @@ def spark_jars(conf_path: str) -> str:
     return ",".join(str(j) for j in delta_jars(load_config(conf_path).spark.jars_dir))
 
 
-def _spark_submit(task_id: str, job: str, args: list[str], settings: DagSettings, config: FeaturelakeConfig) -> Any:
+def _spark_submit(
+    task_id: str, job: str, view: str, args: list[str], settings: DagSettings, config: FeaturelakeConfig
+) -> Any:
     from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 
     from featurelake.spark.session import settings_without_jars
@@ -157,7 +159,7 @@ def _spark_submit(task_id: str, job: str, args: list[str], settings: DagSettings
         conf=settings_without_jars(config),
         jars=f"{{{{ featurelake_spark_jars({str(settings.conf_path)!r}) }}}}",
         env_vars=env,
-        name=f"featurelake-{task_id}-{args[1] if args[0] == 'backfill' else args[0]}",
+        name=f"featurelake-{task_id}-{view}",
     )
 
 
@@ -185,10 +187,10 @@ def build_view_dag(view: FeatureView, origin: str, config: FeaturelakeConfig, se
             "on_failure_callback": alert_on_failure,
         },
     ) as dag:
+        interval = ["--start", INTERVAL_START, "--end", INTERVAL_LAST_DAY]
         compute = _spark_submit(
-            "compute", "compute_features.py", ["backfill", view.name, "--start", INTERVAL_START,
-                                               "--end", INTERVAL_LAST_DAY], settings, config,
-        )  # fmt: skip
+            "compute", "compute_features.py", view.name, ["backfill", view.name, *interval], settings, config
+        )
         gate = PythonOperator(
             task_id="validation_gate",
             python_callable=validation_gate,
@@ -202,7 +204,7 @@ def build_view_dag(view: FeatureView, origin: str, config: FeaturelakeConfig, se
             retries=0,  # a breach is a finding, not a flaky failure
         )
         if view.online:
-            materialize = _spark_submit("materialize", "materialize.py", [view.name], settings, config)
+            materialize = _spark_submit("materialize", "materialize.py", view.name, [view.name], settings, config)
             compute >> gate >> materialize >> freshness
         else:
             compute >> gate >> freshness
