@@ -73,5 +73,12 @@ class RedisAuthError(FeaturelakeError):
     )
 
 
+class RedisTlsError(FeaturelakeError):
+    template = (
+        "TLS with Redis at {url} failed: {detail}; set redis.tls_ca_cert in {conf} to the CA "
+        "certificate that signed the server's certificate (or leave it unset to use the system's CAs)"
+    )
+
+
 class RedisStartError(FeaturelakeError):
     template = "embedded redis-server did not start on {host}:{port}: {detail} (log: {log})"

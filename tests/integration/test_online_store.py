@@ -120,6 +120,7 @@ def test_materialize_full_then_incremental_matches_the_newest_delta_rows(spark, 
     store = FeatureStore(conf=conf, spark=spark)
     first = [materialize_view(spark, conf, registry, v) for v in ("user_stats", "user_embedding")]
     assert all(r.full and r.entities > 0 for r in first)
+    assert [r.source for r in first] == ["latest rows", "latest rows"]  # refreshed by the backfill's publish
     assert _assert_online_equals_offline(store, spark, conf, registry) == max(r.entities for r in first)
 
     nothing = materialize_view(spark, conf, registry, "user_stats")

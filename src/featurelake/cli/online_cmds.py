@@ -34,7 +34,9 @@ def materialize_cmd(
     config, registry, spark = view_job(conf, view, "materialize")
     result = materialize_view(spark, config, registry, view, full=full, reset=reset)
     scope = (
-        "full" if result.full else f"days {', '.join(f'{a}..{b}' for a, b in result.days or []) or 'none (up to date)'}"
+        f"full, from the {result.source}"
+        if result.full
+        else f"days {', '.join(f'{a}..{b}' for a, b in result.days or []) or 'none (up to date)'}"
     )
     out.print(
         f"{view}: {scope}; {result.entities:,} entities, {result.written:,} values written "

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING
 
+from featurelake.offline.latest import refresh_latest
 from featurelake.offline.tables import table_path
 from featurelake.offline.writer import replace_range
 from featurelake.registry.model import Registry
@@ -39,6 +40,7 @@ def publish_rows(
 
     The rows are computed once and cached, so what is validated is exactly what is written.
     A failed blocking check raises ValidationFailedError before anything is written.
+    Online views get their latest-rows table refreshed (offline.latest).
     Statistics of each published day are stored for drift checks of later runs and for
     freshness checks; the gate's verdict is recorded either way (validation.records).
     """
@@ -52,6 +54,8 @@ def publish_rows(
             write_gate_record(paths.lake_root, outcome, delta_version=None)
             raise ValidationFailedError(summary=outcome.summary(), outcome=outcome)
         version, metrics = replace_range(spark, table_path(paths.lake_root, view), rows, start, end)
+        if view.online:  # materialize --full reads the latest rows instead of regrouping history
+            refresh_latest(spark, paths.lake_root, view, registry.join_keys(view_name), version)
         store_stats(paths.lake_root, view, compute_stats(rows, view, outcome.run_name), start, end)
         write_gate_record(paths.lake_root, outcome, delta_version=version)
     finally:

@@ -17,6 +17,7 @@ from featurelake.offline.tables import PARTITION
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
+DAYS_METADATA = "featurelake_days"  # commit userMetadata: the [first, last] day a write replaced
 _RETRYABLE = ("ConcurrentAppendException", "ProtocolChangedException", "MetadataChangedException",
               "ConcurrentDeleteReadException", "already exists", "DELTA_CONCURRENT")  # fmt: skip
 
@@ -57,7 +58,7 @@ def replace_range(
                 .mode("overwrite")
                 .option("replaceWhere", range_predicate(start, end))
                 # Which days this commit replaced: incremental materialization reads only those.
-                .option("userMetadata", json.dumps({"featurelake_days": [start.isoformat(), end.isoformat()]}))
+                .option("userMetadata", json.dumps({DAYS_METADATA: [start.isoformat(), end.isoformat()]}))
                 .save(path)
             )
             break
@@ -67,3 +68,28 @@ def replace_range(
             time.sleep(0.2 * (attempt + 1))
     commit = DeltaTable.forPath(spark, path).history(1).collect()[0]
     return int(commit["version"]), dict(commit["operationMetrics"] or {})
+
+
+def days_since(spark: SparkSession, path: str, after_version: int) -> list[tuple[date, date]] | None:
+    """Day ranges replaced by commits after `after_version`; None when one is not ours (read all)."""
+    from delta.tables import DeltaTable
+
+    ranges = []
+    for commit in DeltaTable.forPath(spark, path).history().where(f"version > {after_version}").collect():
+        metadata = json.loads(commit["userMetadata"]) if commit["userMetadata"] else {}
+        if DAYS_METADATA in metadata:
+            start, end = metadata[DAYS_METADATA]
+            ranges.append((date.fromisoformat(start), date.fromisoformat(end)))
+        elif commit["operation"] not in {"OPTIMIZE", "VACUUM START", "VACUUM END", "CREATE TABLE"}:
+            return None
+    return sorted(ranges)
+
+
+def each_day(ranges: list[tuple[date, date]]) -> list[str]:
+    """Every day of the ranges, ISO-formatted, sorted, once."""
+    from datetime import timedelta
+
+    days: set[str] = set()
+    for start, end in ranges:
+        days.update((start + timedelta(days=i)).isoformat() for i in range((end - start).days + 1))
+    return sorted(days)

@@ -2,15 +2,16 @@
 
 Incremental runs read only the days that Delta commits after the view's watermark
 replaced (each featurelake write records its days in the commit's userMetadata); `full`
-reads the whole table. Either way one row per entity (the greatest (event_timestamp,
-created_timestamp)) is written, from executors, through the newer-wins script. The
-watermark (the Delta version read, the newest event time online) lives in Redis beside
-the values it describes and advances only after every write of the run succeeded.
+reads the view's latest-rows table (offline.latest, refreshed at publish) patched with
+the days replaced since, or the whole table when there is none. Either way one row per
+entity (the greatest (event_timestamp, created_timestamp)) is written, from executors,
+through the newer-wins script. The watermark (the Delta version read, the newest event
+time online) lives in Redis beside the values it describes and advances only after every
+write of the run succeeded.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Mapping
@@ -20,8 +21,11 @@ from typing import TYPE_CHECKING
 
 from featurelake.config import FeaturelakeConfig
 from featurelake.errors import FeaturelakeError
+from featurelake.offline.latest import newest_rows, read_latest
 from featurelake.offline.tables import CREATED_TIMESTAMP, EVENT_TIMESTAMP, PARTITION, table_path
 from featurelake.offline.training_set import FeatureTableMissingError
+from featurelake.offline.writer import days_since, each_day
+from featurelake.online.batch_codec import CREATED_US, EVENT_US
 from featurelake.online.codec import ViewCodec
 from featurelake.online.keys import view_prefix, watermark_key
 from featurelake.online.redis_server import connect, redis_settings
@@ -32,8 +36,6 @@ from featurelake.specs.models import FeatureView, duration_seconds
 if TYPE_CHECKING:
     import redis
     from pyspark.sql import DataFrame, SparkSession
-
-DAYS_METADATA = "featurelake_days"
 
 
 class MaterializeFailedError(FeaturelakeError):
@@ -62,6 +64,7 @@ class MaterializeResult:
     entities: int
     written: int
     seconds: float
+    source: str = "replaced days"  # what the rows were read from
 
     @property
     def entities_per_s(self) -> float:
@@ -75,36 +78,21 @@ def read_watermark(client: redis.Redis, key: str) -> Watermark | None:
     return Watermark(int(data[b"delta_version"]), int(data[b"max_event_us"]))
 
 
-def days_since(spark: SparkSession, path: str, after_version: int) -> list[tuple[date, date]] | None:
-    """Day ranges replaced by commits after `after_version`; None when one is not ours (read all)."""
-    from delta.tables import DeltaTable
-
-    ranges = []
-    for commit in DeltaTable.forPath(spark, path).history().where(f"version > {after_version}").collect():
-        metadata = json.loads(commit["userMetadata"]) if commit["userMetadata"] else {}
-        if DAYS_METADATA in metadata:
-            start, end = metadata[DAYS_METADATA]
-            ranges.append((date.fromisoformat(start), date.fromisoformat(end)))
-        elif commit["operation"] not in {"OPTIMIZE", "VACUUM START", "VACUUM END", "CREATE TABLE"}:
-            return None
-    return sorted(ranges)
-
-
 def newest_per_entity(rows: DataFrame, keys: list[str], view: FeatureView) -> DataFrame:
     """One row per entity: the greatest (event_timestamp, created_timestamp); times as µs."""
+    return online_columns(newest_rows(rows, keys), keys, view)
+
+
+def online_columns(latest: DataFrame, keys: list[str], view: FeatureView) -> DataFrame:
+    """What the writer encodes: keys, event and created time as µs, the features (timestamps as µs)."""
     from pyspark.sql import functions as F
 
-    features = [F.col(f"`{f.name}`") for f in view.features]
-    order = F.struct(F.col(EVENT_TIMESTAMP), F.col(CREATED_TIMESTAMP))
-    picked = rows.groupBy(*keys).agg(
-        F.max_by(F.struct(EVENT_TIMESTAMP, CREATED_TIMESTAMP, *features), order).alias("r")
-    )
     timestamps = {f.name for f in view.features if f.dtype == "timestamp"}
-    return picked.select(
+    return latest.select(
         *keys,
-        F.unix_micros("r.event_timestamp").alias("_event_us"),
-        F.unix_micros("r.created_timestamp").alias("_created_us"),
-        *[F.unix_micros(f"r.`{f.name}`").alias(f.name) if f.name in timestamps else F.col(f"r.`{f.name}`").alias(f.name)
+        F.unix_micros(EVENT_TIMESTAMP).alias(EVENT_US),
+        F.unix_micros(CREATED_TIMESTAMP).alias(CREATED_US),
+        *[F.unix_micros(f"`{f.name}`").alias(f.name) if f.name in timestamps else F.col(f"`{f.name}`")
           for f in view.features],
     )  # fmt: skip
 
@@ -159,17 +147,21 @@ def materialize_view(
     days = None if mark is None else days_since(spark, path, mark.delta_version)
     if mark is not None and days == []:
         return MaterializeResult(view_name, False, current, [], 0, 0, time.monotonic() - started)
-    rows = spark.read.format("delta").option("versionAsOf", current).load(path)
-    if days:
-        rows = rows.where(F.col(PARTITION).isin(*_each_day(days)))
     keys = registry.join_keys(view_name)
+    source = f"{len(each_day(days))} replaced day(s)" if days else ""
+    if days:
+        table = spark.read.format("delta").option("versionAsOf", current).load(path)
+        latest = newest_rows(table.where(F.col(PARTITION).isin(*each_day(days))), keys)
+    else:
+        read = read_latest(spark, conf.lake_root, view, keys, current)
+        latest, source = read.rows, read.source
     spec = WriteSpec(
         prefix=view_prefix(registry.project, view.name, view.version),
         keys=tuple(keys),
         codec=ViewCodec.for_view(view),
         ttl_ms=duration_seconds(view.ttl) * 1000,
     )
-    writes = newest_per_entity(rows, keys, view).mapInArrow(partition_writer(redis_settings(conf), spec), RESULT_SCHEMA)
+    writes = online_columns(latest, keys, view).mapInArrow(partition_writer(redis_settings(conf), spec), RESULT_SCHEMA)
     try:
         totals = writes.agg(F.sum("rows"), F.sum("written"), F.max("max_event_us")).collect()[0]
     except Exception as exc:  # a task's Redis error arrives wrapped in Spark's
@@ -183,21 +175,12 @@ def materialize_view(
     previous_newest = mark.max_event_us if mark else -1
     client.hset(mark_key, mapping=_watermark_fields(current, max(newest, previous_newest)))  # type: ignore[arg-type]
     read_all = mark is None or days is None
-    return MaterializeResult(view_name, read_all, current, days, entities, written, time.monotonic() - started)
+    return MaterializeResult(view_name, read_all, current, days, entities, written, time.monotonic() - started, source)
 
 
 def _redis_error(message: str) -> str:
     found = re.findall(r"(redis\.exceptions\.\w+: [^\n]+)", message)
     return found[-1][:500] if found else message.strip().splitlines()[-1][:500]
-
-
-def _each_day(ranges: list[tuple[date, date]]) -> list[str]:
-    from datetime import timedelta
-
-    days: set[str] = set()
-    for start, end in ranges:
-        days.update((start + timedelta(days=i)).isoformat() for i in range((end - start).days + 1))
-    return sorted(days)
 
 
 def _watermark_fields(version: int, newest_us: int) -> Mapping[str | bytes, bytes | str | int | float]:

@@ -25,6 +25,7 @@ from featurelake.errors import (
     RedisAuthError,
     RedisServerNotInstalledError,
     RedisStartError,
+    RedisTlsError,
     RedisUnavailableError,
 )
 
@@ -90,6 +91,15 @@ class RedisSettings:
         return f"RedisSettings(url={self.url!r}, password={'***' if self.password else None})"
 
 
+@dataclass(frozen=True)
+class ServerTls:
+    """The files a TLS redis-server needs: its certificate and key, and the CA that signed it."""
+
+    cert: Path
+    key: Path
+    ca_cert: Path
+
+
 def redis_server_binary() -> str:
     for candidate in (shutil.which("redis-server"), "/usr/bin/redis-server"):
         if candidate and Path(candidate).is_file():
@@ -110,8 +120,11 @@ def start_redis_server(
     appendonly: bool = True,
     password: str | None = None,
     timeout_s: float = 10.0,
+    tls: ServerTls | None = None,
 ) -> RedisServer:
-    """Start a daemonized redis-server bound to loopback and wait until it answers."""
+    """Start a daemonized redis-server bound to loopback and wait until it answers.
+
+    With `tls`, the port speaks only TLS (clients are not asked for certificates)."""
     if host not in LOOPBACK_HOSTS:
         raise RedisStartError(host=host, port=port, detail="only loopback is allowed", log="-")
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -131,6 +144,10 @@ def start_redis_server(
     ]  # fmt: skip
     if password:
         lines.append(f'requirepass "{password}"')
+    if tls:
+        lines[1] = "port 0"
+        lines += [f"tls-port {port}", f'tls-cert-file "{tls.cert}"', f'tls-key-file "{tls.key}"',
+                  f'tls-ca-cert-file "{tls.ca_cert}"', "tls-auth-clients no"]  # fmt: skip
     conf_file.touch(mode=0o600)
     conf_file.chmod(0o600)
     conf_file.write_text("\n".join(lines) + "\n")
@@ -138,7 +155,8 @@ def start_redis_server(
     proc = subprocess.run(args, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise RedisStartError(host=host, port=port, detail=proc.stderr.strip(), log=server.logfile)
-    client = redis.Redis(host=host, port=port, password=password, socket_timeout=1)
+    client = redis.Redis(host=host, port=port, password=password, socket_timeout=1,
+                         ssl=tls is not None, ssl_ca_certs=str(tls.ca_cert) if tls else None)  # fmt: skip
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
@@ -173,6 +191,8 @@ def connect(conf: FeaturelakeConfig) -> redis.Redis:
             raise RedisAuthError(url=rc.redacted_url(), detail=str(exc), conf=conf.source_file) from None
         raise
     except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+        if "SSL" in str(exc) or "certificate" in str(exc):
+            raise RedisTlsError(url=rc.redacted_url(), detail=str(exc), conf=conf.source_file) from None
         raise RedisUnavailableError(url=rc.redacted_url(), detail=str(exc), conf=conf.source_file) from None
     return client
 

@@ -1,9 +1,10 @@
 """Writing rows into Redis from Spark executors (never through the driver).
 
 `partition_writer(settings)` returns the function given to `DataFrame.mapInArrow`: each
-task opens its own connection, encodes its rows, and sends them in pipelined EVALSHA
-calls of the newer-wins script (`BATCH_KEYS` keys per call, `PIPELINE_CALLS` calls per
-round trip). It yields one row per task: rows seen, values written, newest event time.
+task opens its own connection, encodes its rows a whole Arrow batch at a time
+(`batch_codec`), and sends them in pipelined EVALSHA calls of the newer-wins script
+(`BATCH_KEYS` keys per call, `PIPELINE_CALLS` calls per round trip). It yields one row
+per task: rows seen, values written, newest event time.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from featurelake.online.batch_codec import EVENT_US, encode_batch
 from featurelake.online.codec import ViewCodec
-from featurelake.online.keys import entity_key
 from featurelake.online.newer_wins import NEWER_WINS
 from featurelake.online.redis_server import RedisSettings
 
@@ -38,23 +39,23 @@ def partition_writer(
 ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
     def write(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         import pyarrow as pa
+        import pyarrow.compute as pc
 
         client = settings.client()
-        script = client.register_script(NEWER_WINS)
+        sha = client.script_load(NEWER_WINS)
         pipe = client.pipeline(transaction=False)
         rows = written = calls = 0
         newest = -1
         try:
             for batch in batches:
-                keys, values, batch_newest = _encode(batch, spec)
-                newest = max(newest, batch_newest)
+                if not batch.num_rows:
+                    continue
+                keys, values = encode_batch(batch, spec.prefix, spec.keys, spec.codec)
+                newest = max(newest, int(pc.max(batch.column(EVENT_US)).as_py()))
                 rows += len(keys)
                 for start in range(0, len(keys), BATCH_KEYS):
-                    script(
-                        keys=keys[start : start + BATCH_KEYS],
-                        args=[spec.ttl_ms, *values[start : start + BATCH_KEYS]],
-                        client=pipe,
-                    )
+                    chunk = keys[start : start + BATCH_KEYS]
+                    pipe.evalsha(sha, len(chunk), *chunk, spec.ttl_ms, *values[start : start + BATCH_KEYS])
                     calls += 1
                     if calls % PIPELINE_CALLS == 0:
                         written += sum(pipe.execute())
@@ -64,14 +65,3 @@ def partition_writer(
         yield pa.RecordBatch.from_pydict({"rows": [rows], "written": [written], "max_event_us": [newest]})
 
     return write
-
-
-def _encode(batch: pa.RecordBatch, spec: WriteSpec) -> tuple[list[str], list[bytes], int]:
-    columns = batch.to_pydict()
-    key_columns = [columns[k] for k in spec.keys]
-    events, created = columns["_event_us"], columns["_created_us"]
-    features = [columns[name] for name in spec.codec.features]
-    keys = [entity_key(spec.prefix, values) for values in zip(*key_columns, strict=True)]
-    encode = spec.codec.encode
-    values = [encode(events[i], created[i], [f[i] for f in features]) for i in range(len(keys))]
-    return keys, values, max(events, default=-1)

@@ -1,0 +1,134 @@
+"""The latest-rows snapshot (offline.latest) against a pandas oracle of the Delta table.
+
+A row view's table is written day by day from random snapshots (ties on event_timestamp broken
+by created_timestamp, entities appearing and vanishing); between publishes the snapshot is
+refreshed at chosen versions, so reading it as of a later version must patch it with the
+replaced days, or regroup the whole table when a republished day removed an entity's
+latest row. Every read must equal the newest row per entity of the table, computed naively.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from featurelake.offline.latest import latest_dir, read_latest, refresh_latest
+from featurelake.offline.tables import table_path
+from featurelake.offline.writer import replace_range
+from featurelake.registry.compile import compile_repo
+from featurelake.registry.model import Registry
+
+SPEC = """
+entities:
+  - {name: user, join_keys: [user_id]}
+sources:
+  - {name: snaps, format: parquet, path: raw/snaps, timestamp: ts, created_timestamp: created}
+feature_view:
+  name: snaps_latest
+  version: 1
+  entity: user
+  source: snaps
+  owner: test
+  ttl: 30d
+  features:
+    - {name: score, dtype: double}
+    - {name: tier, dtype: string}
+"""
+COLUMNS = ["user_id", "event_timestamp", "created_timestamp", "score", "tier"]
+SCHEMA = ("user_id long, event_timestamp timestamp, created_timestamp timestamp, score double, tier string, "
+          "date date")  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
+    repo = tmp_path_factory.mktemp("latest_specs")
+    (repo / "view.yaml").write_text(SPEC)
+    return compile_repo(repo, "latest")
+
+
+def random_snapshots(seed: int, users: int = 60, days: int = 10) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    n = users * 4
+    user_ids, hours = rng.integers(0, users, n), rng.integers(0, days * 24, n)
+    hours = np.where(user_ids >= users - 12, hours % 72, hours)  # quiet users: rows on the first 3 days only
+    frame = pd.DataFrame(
+        {"user_id": user_ids, "ts": pd.Timestamp("2025-05-01", tz="UTC") + pd.to_timedelta(hours, "h")}
+    )
+    frame["created"] = frame["ts"] + pd.to_timedelta(rng.integers(0, 3, n), unit="min")
+    frame = frame.drop_duplicates(["user_id", "ts", "created"])
+    ties = frame.sample(frac=0.2, random_state=seed).assign(created=lambda f: f.created + pd.Timedelta(minutes=5))
+    frame = pd.concat([frame, ties], ignore_index=True)  # same event time, a later created: that one wins
+    frame["score"] = np.where(rng.random(len(frame)) < 0.1, np.nan, rng.normal(size=len(frame)).round(3))
+    frame["tier"] = rng.choice(["a", "b", None], len(frame))
+    return frame.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+
+
+def _publish(spark, registry: Registry, lake: Path, source: pd.DataFrame, start: date, end: date) -> int:  # type: ignore[no-untyped-def]
+    """Replace days [start, end] of the view's table with the snapshots of those days, as a publish does
+    (compute and validation are tested elsewhere; here only the table's commits matter)."""
+    days = source[(source.ts.dt.date >= start) & (source.ts.dt.date <= end)]
+    rows = pd.DataFrame({"user_id": days.user_id, "event_timestamp": days.ts, "created_timestamp": days.created,
+                         "score": days.score, "tier": days.tier, "date": days.ts.dt.date})  # fmt: skip
+    path = table_path(str(lake), registry.view("snaps_latest"))
+    version, _ = replace_range(spark, path, spark.createDataFrame(rows, schema=SCHEMA), start, end)
+    return int(version)
+
+
+def _oracle(spark, registry: Registry, lake: Path, version: int) -> pd.DataFrame:  # type: ignore[no-untyped-def]
+    path = table_path(str(lake), registry.view("snaps_latest"))
+    table = spark.read.format("delta").option("versionAsOf", version).load(path).toPandas()
+    newest = table.sort_values(["event_timestamp", "created_timestamp"]).groupby("user_id").tail(1)
+    return newest[COLUMNS].sort_values("user_id").reset_index(drop=True)
+
+
+def _assert_latest(spark, registry: Registry, lake: Path, version: int, source: str) -> None:  # type: ignore[no-untyped-def]
+    read = read_latest(spark, str(lake), registry.view("snaps_latest"), ["user_id"], version)
+    got = read.rows.toPandas()[COLUMNS].sort_values("user_id").reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, _oracle(spark, registry, lake, version), check_dtype=False)
+    assert read.source == source
+
+
+def test_latest_rows_equal_the_newest_row_per_entity_through_patches_and_republished_days(
+    spark, registry: Registry, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    lake, view = tmp_path / "lake", registry.view("snaps_latest")
+    source = random_snapshots(seed=5)
+    day = source.ts.dt.date
+
+    v1 = _publish(spark, registry, lake, source, date(2025, 5, 1), date(2025, 5, 6))
+    _assert_latest(spark, registry, lake, v1, "whole table")  # no snapshot yet
+    assert refresh_latest(spark, str(lake), view, ["user_id"], v1)
+    _assert_latest(spark, registry, lake, v1, "latest rows")
+
+    # Newer days arrive, and day 3 is republished with new values (same times, a later
+    # created) and without some users: the users whose latest row lay on day 3 keep one there.
+    _publish(spark, registry, lake, source, date(2025, 5, 7), date(2025, 5, 10))
+    latest_before = _oracle(spark, registry, lake, v1)
+    assert (latest_before.event_timestamp.dt.date == date(2025, 5, 3)).any(), "random data: latest rows on day 3"
+    changed = source.copy()
+    on_day_3 = day == date(2025, 5, 3)
+    changed.loc[on_day_3, "created"] += pd.Timedelta(hours=1)
+    changed.loc[on_day_3, "score"] = 99.0
+    keep = set(latest_before.user_id[latest_before.event_timestamp.dt.date == date(2025, 5, 3)])
+    changed = changed[~(on_day_3 & ~changed.user_id.isin(keep))]
+    v3 = _publish(spark, registry, lake, changed, date(2025, 5, 3), date(2025, 5, 3))
+    _assert_latest(spark, registry, lake, v3, "latest rows + 5 replaced day(s)")  # days 3, 7, 8, 9, 10
+    assert refresh_latest(spark, str(lake), view, ["user_id"], v3)
+
+    # Day 10 republished without the users whose latest row was there: their latest is
+    # now on an older, unreplaced day, which only the whole table has.
+    latest_v3 = _oracle(spark, registry, lake, v3)
+    gone = set(latest_v3.user_id[latest_v3.event_timestamp.dt.date == date(2025, 5, 10)])
+    assert gone
+    dropped = changed[~((changed.ts.dt.date == date(2025, 5, 10)) & changed.user_id.isin(gone))]
+    v4 = _publish(spark, registry, lake, dropped, date(2025, 5, 10), date(2025, 5, 10))
+    _assert_latest(spark, registry, lake, v4, "whole table")
+
+    # A snapshot newer than the version asked for is not used; old snapshots are pruned.
+    assert refresh_latest(spark, str(lake), view, ["user_id"], v4)
+    _assert_latest(spark, registry, lake, v3, "whole table")
+    assert len(list(latest_dir(str(lake), view).glob("source-*"))) == 2
