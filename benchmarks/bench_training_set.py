@@ -85,7 +85,7 @@ def project(base: Path, data: Path) -> Path:
     jars = REPO_ROOT / ".featurelake" / "jars"
     (base / "conf" / "local.yaml").write_text(
         f"project: bench\nlake_root: ./lake\nspark:\n  master: local[2]\n  jars_dir: {jars}\n  settings:\n"
-        "    spark.driver.memory: 12g\n    spark.sql.shuffle.partitions: '16'\n    spark.ui.enabled: 'false'\n"
+        "    spark.driver.memory: 12g\n    spark.sql.shuffle.partitions: '8'\n    spark.ui.enabled: 'false'\n"
     )
     (base / "specs" / "base.yaml").write_text(SPECS.format(data=data))
     stats = "\n".join(f"    - {{name: {r.split(':')[1]}, dtype: {'double' if 'spend' in r or 'avg' in r else 'int64'}}}"

@@ -25,7 +25,8 @@ offline_store:
   spark_conf:
     spark.master: "local[2]"
     spark.driver.memory: "12g"
-    spark.sql.shuffle.partitions: "16"
+    spark.sql.shuffle.partitions: "8"
+    spark.driver.extraJavaOptions: "-XX:+UseParallelGC"
     spark.ui.enabled: "false"
     spark.eventLog.enabled: "false"
     spark.sql.session.timeZone: "UTC"
@@ -74,7 +75,8 @@ def main() -> None:
     builder = SparkSession.builder.master("local[2]").appName("feast-bench")
     for key, value in {
         "spark.driver.memory": "12g",
-        "spark.sql.shuffle.partitions": "16",
+        "spark.sql.shuffle.partitions": "8",
+        "spark.driver.extraJavaOptions": "-XX:+UseParallelGC",  # featurelake's local default too
         "spark.ui.enabled": "false",
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.execution.arrow.pyspark.enabled": "true",
