@@ -28,6 +28,7 @@ offline_store:
     spark.master: "local[2]"
     spark.driver.memory: "12g"
     spark.sql.shuffle.partitions: "16"
+    spark.driver.extraJavaOptions: "-XX:+UseParallelGC"
     spark.ui.enabled: "false"
     spark.sql.session.timeZone: "UTC"
 online_store:

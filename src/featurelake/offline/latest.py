@@ -62,18 +62,23 @@ def newest_rows(rows: DataFrame, keys: list[str]) -> DataFrame:
 
 def read_latest(spark: SparkSession, lake_root: str, view: FeatureView, keys: list[str], version: int) -> LatestRows:
     """The newest row per entity of the view's table as of Delta `version`."""
-    table = spark.read.format("delta").option("versionAsOf", version).load(table_path(lake_root, view))
-    stored = _stored_latest(spark, latest_dir(lake_root, view))
+    table = spark.read.format("delta").option("versionAsOf", version)
+    path = table_path(lake_root, view)
+    stored = _stored_latest(spark, latest_dir(lake_root, view), _columns(view, keys))
     if stored is None or stored[1] > version:
-        return LatestRows(newest_rows(table, keys), "whole table")
+        return LatestRows(newest_rows(table.load(path), keys), "whole table")
     latest, source_version = stored
     if source_version == version:
         return LatestRows(latest, "latest rows")
-    ranges = days_since(spark, table_path(lake_root, view), source_version)
-    patched = None if ranges is None else _patch(latest, table, keys, each_day(ranges))
+    ranges = days_since(spark, path, source_version)
+    patched = None if ranges is None else _patch(latest, table.load(path), keys, each_day(ranges))
     if ranges is None or patched is None:
-        return LatestRows(newest_rows(table, keys), "whole table")
+        return LatestRows(newest_rows(table.load(path), keys), "whole table")
     return LatestRows(patched, f"latest rows + {len(each_day(ranges))} replaced day(s)")
+
+
+def _columns(view: FeatureView, keys: list[str]) -> set[str]:
+    return {*keys, EVENT_TIMESTAMP, CREATED_TIMESTAMP, *(f.name for f in view.features), PARTITION}
 
 
 def refresh_latest(spark: SparkSession, lake_root: str, view: FeatureView, keys: list[str], version: int) -> bool:
@@ -109,7 +114,8 @@ def _drop_old_snapshots(root: Path, keep: str) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _stored_latest(spark: SparkSession, root: Path) -> tuple[DataFrame, int] | None:
+def _stored_latest(spark: SparkSession, root: Path, columns: set[str]) -> tuple[DataFrame, int] | None:
+    """The snapshot CURRENT.json names and its source version; None if missing or not of these columns."""
     try:
         pointer = json.loads((root / POINTER).read_text())
         snapshot = root / pointer["snapshot"]
@@ -118,7 +124,8 @@ def _stored_latest(spark: SparkSession, root: Path) -> tuple[DataFrame, int] | N
         return None
     if not snapshot.is_dir():
         return None
-    return spark.read.parquet(str(snapshot)), version
+    rows = spark.read.parquet(str(snapshot))
+    return (rows, version) if set(rows.columns) == columns else None
 
 
 def _patch(latest: DataFrame, table: DataFrame, keys: list[str], days: list[str]) -> DataFrame | None:
