@@ -71,10 +71,11 @@ def read_latest(spark: SparkSession, lake_root: str, view: FeatureView, keys: li
     if source_version == version:
         return LatestRows(latest, "latest rows")
     ranges = days_since(spark, path, source_version)
-    patched = None if ranges is None else _patch(latest, table.load(path), keys, each_day(ranges))
-    if ranges is None or patched is None:
+    days = None if ranges is None else each_day(ranges)
+    patched = None if days is None else _patch(latest, table.load(path), keys, days)
+    if days is None or patched is None:
         return LatestRows(newest_rows(table.load(path), keys), "whole table")
-    return LatestRows(patched, f"latest rows + {len(each_day(ranges))} replaced day(s)")
+    return LatestRows(patched, f"latest rows + {len(days)} replaced day(s)")
 
 
 def _columns(view: FeatureView, keys: list[str]) -> set[str]:

@@ -148,10 +148,11 @@ def materialize_view(
     if mark is not None and days == []:
         return MaterializeResult(view_name, False, current, [], 0, 0, time.monotonic() - started)
     keys = registry.join_keys(view_name)
-    source = f"{len(each_day(days))} replaced day(s)" if days else ""
     if days:
+        replaced = each_day(days)
         table = spark.read.format("delta").option("versionAsOf", current).load(path)
-        latest = newest_rows(table.where(F.col(PARTITION).isin(*each_day(days))), keys)
+        latest = newest_rows(table.where(F.col(PARTITION).isin(*replaced)), keys)
+        source = f"{len(replaced)} replaced day(s)"
     else:
         read = read_latest(spark, conf.lake_root, view, keys, current)
         latest, source = read.rows, read.source

@@ -191,10 +191,22 @@ def connect(conf: FeaturelakeConfig) -> redis.Redis:
             raise RedisAuthError(url=rc.redacted_url(), detail=str(exc), conf=conf.source_file) from None
         raise
     except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-        if "SSL" in str(exc) or "certificate" in str(exc):
+        if _tls_failure(exc):
             raise RedisTlsError(url=rc.redacted_url(), detail=str(exc), conf=conf.source_file) from None
         raise RedisUnavailableError(url=rc.redacted_url(), detail=str(exc), conf=conf.source_file) from None
     return client
+
+
+def _tls_failure(exc: BaseException) -> bool:
+    """Whether an ssl error lies under redis-py's ConnectionError (it chains the OSError it caught)."""
+    import ssl
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def embedded_server_for(conf: FeaturelakeConfig) -> RedisServer:
