@@ -3,7 +3,9 @@
 A conf file is YAML (safe loading only). String values may reference environment
 variables as ``${VAR}`` or ``${VAR:-default}``; secrets (the Redis password) may only be
 given that way, never as literals. ``FEATURELAKE_CONF``, ``FEATURELAKE_LAKE_ROOT``,
-``FEATURELAKE_REDIS_URL`` and ``FEATURELAKE_REDIS_PASSWORD`` override the file.
+``FEATURELAKE_REDIS_URL``, ``FEATURELAKE_REDIS_PASSWORD`` and ``FEATURELAKE_SPARK_MASTER`` override
+the file; an object-store lake takes the standard AWS environment (``AWS_ENDPOINT_URL``,
+``AWS_REGION``, credentials from the usual chain), which wins over the ``s3:`` section.
 Relative paths in a conf file are relative to the project root: the parent of the
 folder that holds the conf file (``conf/local.yaml`` -> the repository).
 """
@@ -50,6 +52,22 @@ class RedisConf(_Model):
         return redact_url(self.url)
 
 
+class S3Conf(_Model):
+    """Where an s3a:// / s3:// lake lives when it is not AWS itself (never credentials)."""
+
+    endpoint_url: str | None = None
+    region: str | None = None
+    path_style: bool | None = None
+
+
+class LeaseConf(_Model):
+    """The per-table writer lease (storage.lease): how long a holder's claim lasts
+    without renewal, and how long a second writer waits before it gives up."""
+
+    ttl_s: float = 60.0
+    wait_s: float = 900.0
+
+
 class FeaturelakeConfig(_Model):
     project: str = "featurelake"
     lake_root: str = "./lake"
@@ -58,6 +76,8 @@ class FeaturelakeConfig(_Model):
     web_assets_dir: Path = Path(".featurelake/web-assets")
     spark: SparkConf = Field(default_factory=SparkConf)
     redis: RedisConf = Field(default_factory=RedisConf)
+    s3: S3Conf = Field(default_factory=S3Conf)
+    lease: LeaseConf = Field(default_factory=LeaseConf)
     source_file: Path | None = None
 
     @property
@@ -109,7 +129,15 @@ def load_config(path: Path | str | None = None, env: Mapping[str, str] | None = 
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
         raise ConfigInvalidError(path=conf_path, problem=problems) from None
-    return _resolve_paths(conf, root, overridden_lake_root="FEATURELAKE_LAKE_ROOT" in env)
+    conf = _resolve_paths(conf, root, overridden_lake_root="FEATURELAKE_LAKE_ROOT" in env)
+    _register_object_store(conf)
+    return conf
+
+
+def _register_object_store(conf: FeaturelakeConfig) -> None:
+    from featurelake.storage import S3Settings, configure_object_store
+
+    configure_object_store(S3Settings(conf.s3.endpoint_url, conf.s3.region, conf.s3.path_style))
 
 
 def _project_root(conf_path: Path) -> Path:
@@ -162,6 +190,8 @@ def _apply_env_overrides(data: dict[str, Any], env: Mapping[str, str]) -> dict[s
         redis["url"] = env["FEATURELAKE_REDIS_URL"]
     if env.get("FEATURELAKE_REDIS_PASSWORD"):
         redis["password"] = env["FEATURELAKE_REDIS_PASSWORD"]
+    if env.get("FEATURELAKE_SPARK_MASTER"):
+        data["spark"] = {**(data.get("spark") or {}), "master": env["FEATURELAKE_SPARK_MASTER"]}
     if redis:
         data["redis"] = redis
     return data
@@ -211,6 +241,7 @@ def describe_config(conf: FeaturelakeConfig) -> dict[str, Any]:
             "jars_dir": str(conf.spark.jars_dir),
             "settings": dict(conf.spark.settings),
         },
+        "s3": conf.s3.model_dump(),
         "redis": {
             "url": conf.redis.redacted_url(),
             "password": "***" if conf.redis.password else None,

@@ -151,7 +151,7 @@ def _backfill_all(store: FeatureStore, conf: FeaturelakeConfig, size: DatasetSiz
     start = end - timedelta(days=backfill_days(size) - 1)
     paths = ValidationPaths.from_config(conf)
     for view in store.registry.views:
-        result = backfill_view(store.spark, store.registry, view, conf.lake_root, start, end, True, paths)
+        result = backfill_view(store.spark, store.registry, view, conf.lake_root, start, end, True, paths, conf.lease)
         checks = result.validation
         say(
             f"backfill {view}: {result.days} days {start}..{end}, {result.source_events:,} events -> "

@@ -44,7 +44,7 @@ def test_the_failed_expectation_is_on_the_data_docs_page(  # type: ignore[no-unt
     index = ValidationPaths.from_config(conf).data_docs_index
     assert str(index) in cli.stdout
 
-    server = reports_server(index.parent, port=0)
+    server = reports_server(Path(index).parent, port=0)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_address[1]}"
     try:

@@ -131,7 +131,7 @@ def test_latest_rows_equal_the_newest_row_per_entity_through_patches_and_republi
     # A snapshot newer than the version asked for is not used; old snapshots are pruned.
     assert refresh_latest(spark, str(lake), view, ["user_id"], v4)
     _assert_latest(spark, registry, lake, v3, "whole table")
-    assert len(list(latest_dir(str(lake), view).glob("source-*"))) == 2
+    assert len(list(Path(latest_dir(str(lake), view)).glob("source-*"))) == 2
     # A snapshot whose columns are not the view's (a feature added without a version bump) is not used.
     fewer = view.model_copy(update={"features": view.features[:1]})
     assert read_latest(spark, str(lake), fewer, ["user_id"], v4).source == "whole table"

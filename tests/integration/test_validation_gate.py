@@ -197,7 +197,7 @@ def test_stats_are_stored_per_day_and_the_next_run_checks_drift(spark, lake) -> 
     publish_rows(spark, registry, "user_stats", rows, *DAYS, ValidationPaths.from_config(conf))
     expected = rows.toPandas()
     for day in DAYS:
-        stats = FeatureStats.from_json((stats_dir(conf.lake_root, view) / f"{day}.json").read_text())
+        stats = FeatureStats.from_json((Path(stats_dir(conf.lake_root, view)) / f"{day}.json").read_text())
         frame = expected[expected["date"] == day]
         assert stats.rows == len(frame)
         for name in ("spend_30d", "account_age_days", "refund_rate_30d"):
@@ -218,7 +218,7 @@ def test_stats_are_stored_per_day_and_the_next_run_checks_drift(spark, lake) -> 
 
 
 def outcome_stats(conf: FeaturelakeConfig, view, day: date) -> FeatureStats:  # type: ignore[no-untyped-def]
-    return FeatureStats.from_json((stats_dir(conf.lake_root, view) / f"{day}.json").read_text())
+    return FeatureStats.from_json((Path(stats_dir(conf.lake_root, view)) / f"{day}.json").read_text())
 
 
 def test_data_docs_keep_every_run(lake) -> None:  # type: ignore[no-untyped-def]

@@ -150,8 +150,20 @@ def test_a_stale_apply_loses_and_changes_nothing(repo: Path, conf: FeaturelakeCo
     with pytest.raises(ConcurrentApplyError):
         store.apply(planned.registry, expected_current=1)
     assert store.current_version() == 2
-    assert sorted(p.name for p in store.versions_dir.iterdir()) == ["000001.json", "000002.json"]
-    assert not list(store.root.glob(".tmp-*"))
+    assert [v.version for v in store.history()] == [1, 2]
+    assert not [p for p in Path(store.root).rglob("*") if ".tmp-" in p.name]
+
+
+def test_a_crash_between_version_file_and_pointer_blocks_no_later_apply(repo: Path, conf: FeaturelakeConfig) -> None:
+    planned, _ = apply_specs(repo, conf)
+    store = RegistryStore(conf.lake_root)
+    # What a process killed after writing its version file but before moving CURRENT leaves.
+    orphan = Path(store.versions_dir) / "000002-deadbeef0000.json"
+    orphan.write_text('{"version": 2, "broken": true}')
+    assert store.current_version() == 1 and store.load() == planned.registry
+    assert store.apply(planned.registry, expected_current=1) == 2
+    assert [v.version for v in store.history()] == [1, 2]
+    assert store.load(1) == planned.registry
 
 
 def test_columns_are_checked_against_local_source_data(tmp_path: Path, conf: FeaturelakeConfig) -> None:

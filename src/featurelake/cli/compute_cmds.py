@@ -18,7 +18,8 @@ def _compute(view: str, start: date, end: date, conf: ConfOption) -> None:
 
     config, registry, spark = view_job(conf, view, "compute")
     paths = ValidationPaths.from_config(config)
-    result = backfill_view(spark, registry, view, config.lake_root, start, end, show_progress=True, validation=paths)
+    result = backfill_view(spark, registry, view, config.lake_root, start, end, show_progress=True, validation=paths,
+                           lease=config.lease)  # fmt: skip
     out.print(result.validation.summary())
     out.print(
         f"{result.view} v{result.view_version}: {result.days} day(s) {result.start}..{result.end}, "

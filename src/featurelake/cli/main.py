@@ -16,6 +16,7 @@ import typer
 from featurelake import __version__
 from featurelake.cli import (  # noqa: F401  (they register commands)
     airflow_cmds,
+    cluster_cmds,
     compute_cmds,
     monitoring_cmds,
     online_cmds,
@@ -69,14 +70,17 @@ def redis_cmd(
 
 @app.command("setup-jars")
 def setup_jars_cmd(conf: ConfOption = None) -> None:
-    """Fetch Delta's jars from Maven Central once and write spark-defaults for spark-submit."""
+    """Fetch Delta's and s3a's jars from Maven Central once and write spark-defaults for spark-submit."""
     from featurelake.spark.jars import fetch_delta_jars
+    from featurelake.spark.object_store import fetch_s3_jars
     from featurelake.spark.session import install_spark_defaults
 
     config = load_config(conf)
     jars = fetch_delta_jars(config.spark.jars_dir)
+    s3 = fetch_s3_jars(config.spark.jars_dir)
     target = install_spark_defaults(config)
-    out.print(f"{len(jars)} Delta jars in {config.spark.jars_dir}; spark-submit defaults in {target}")
+    out.print(f"{len(jars)} Delta jars and {len(s3)} s3a jars in {config.spark.jars_dir}; "
+              f"spark-submit defaults in {target}")  # fmt: skip
 
 
 @app.command("demo")

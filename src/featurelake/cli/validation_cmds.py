@@ -34,18 +34,21 @@ def reports_cmd(
     port: Annotated[int, typer.Option(help="Port for --serve (0: any free port).")] = 8765,
 ) -> None:
     """Print where the Data Docs reports are, or serve them on 127.0.0.1."""
+    from featurelake.storage import storage_for
     from featurelake.validation.context import ValidationPaths
     from featurelake.validation.reports import ReportsMissingError, reports_server
 
     paths = ValidationPaths.from_config(load_config(conf))
     index = paths.data_docs_index
-    if not index.is_file():
+    if not storage_for(index).exists(index):
         raise ReportsMissingError(index=index)
     if not serve:
         out.print(f"Data Docs: {index}")
         return
-    server = reports_server(index.parent, port)
-    out.print(f"serving Data Docs from {index.parent} at http://127.0.0.1:{server.server_address[1]}/index.html "
+    # An object-store reports dir is served from this machine's mirror of it (the runs it validated).
+    folder = paths.local_reports_dir
+    server = reports_server(folder, port)
+    out.print(f"serving Data Docs from {folder} at http://127.0.0.1:{server.server_address[1]}/index.html "
               "(Ctrl-C stops)")  # fmt: skip
     serve_until_interrupted(server)
 

@@ -23,6 +23,7 @@ from featurelake.compute.progress import spark_progress
 from featurelake.compute.publish import publish_rows
 from featurelake.compute.rows import feature_rows
 from featurelake.compute.source import feature_value_column, read_events
+from featurelake.config import LeaseConf
 from featurelake.offline.tables import table_path
 from featurelake.registry.model import Registry
 from featurelake.specs.models import FeatureView
@@ -152,6 +153,7 @@ def backfill_view(
     end: date,
     show_progress: bool = False,
     validation: ValidationPaths | None = None,
+    lease: LeaseConf | None = None,
 ) -> BackfillResult:
     """Compute days [start, end] of a view, validate them, and only then replace them in its Delta table.
 
@@ -166,7 +168,7 @@ def backfill_view(
         rows, cached, source_events = compute_days(spark, registry, view_name, lake_root, start, end)
     try:
         with spark_progress(spark, f"{view_name}: computing, validating, publishing {days} day(s)", show_progress):
-            published = publish_rows(spark, registry, view_name, rows, start, end, paths)
+            published = publish_rows(spark, registry, view_name, rows, start, end, paths, lease)
     finally:
         cached.unpersist()
     return BackfillResult(

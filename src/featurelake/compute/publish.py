@@ -6,10 +6,12 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING
 
+from featurelake.config import LeaseConf
 from featurelake.offline.latest import refresh_latest
-from featurelake.offline.tables import table_path
+from featurelake.offline.tables import table_key, table_path
 from featurelake.offline.writer import replace_range
 from featurelake.registry.model import Registry
+from featurelake.storage.lease import TableLease
 from featurelake.validation.context import ValidationPaths
 from featurelake.validation.errors import ValidationFailedError
 from featurelake.validation.gate import ValidationOutcome, validate_rows
@@ -35,6 +37,7 @@ def publish_rows(
     start: date,
     end: date,
     paths: ValidationPaths,
+    lease: LeaseConf | None = None,
 ) -> Published:
     """Validate `rows` (days [start, end] of the view), then replace those days with them.
 
@@ -43,6 +46,8 @@ def publish_rows(
     Online views get their latest-rows table refreshed (offline.latest).
     Statistics of each published day are stored for drift checks of later runs and for
     freshness checks; the gate's verdict is recorded either way (validation.records).
+    Everything that writes the table (and its snapshot) holds the table's lease
+    (storage.lease): one writer per table, which Delta's S3 log store needs.
     """
     from pyspark import StorageLevel
 
@@ -53,9 +58,12 @@ def publish_rows(
         if not outcome.passed:
             write_gate_record(paths.lake_root, outcome, delta_version=None)
             raise ValidationFailedError(summary=outcome.summary(), outcome=outcome)
-        version, metrics = replace_range(spark, table_path(paths.lake_root, view), rows, start, end)
-        if view.online:  # materialize --full reads the latest rows instead of regrouping history
-            refresh_latest(spark, paths.lake_root, view, registry.join_keys(view_name), version)
+        lease = lease or LeaseConf()
+        path = table_path(paths.lake_root, view)
+        with TableLease(paths.lake_root, table_key(view), lease.ttl_s, lease.wait_s):
+            version, metrics = replace_range(spark, path, rows, start, end)
+            if view.online:  # materialize --full reads the latest rows instead of regrouping history
+                refresh_latest(spark, paths.lake_root, view, registry.join_keys(view_name), version)
         store_stats(paths.lake_root, view, compute_stats(rows, view, outcome.run_name), start, end)
         write_gate_record(paths.lake_root, outcome, delta_version=version)
     finally:

@@ -19,18 +19,17 @@ is not featurelake's, the whole table is regrouped instead.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-import os
-import shutil
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from featurelake.offline.tables import CREATED_TIMESTAMP, EVENT_TIMESTAMP, PARTITION, table_path
 from featurelake.offline.writer import days_since, each_day
 from featurelake.specs.models import FeatureView
+from featurelake.storage import StorageError, join, storage_for
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -46,8 +45,8 @@ class LatestRows:
     source: str  # "latest rows", "latest rows + N replaced day(s)", "whole table"
 
 
-def latest_dir(lake_root: str, view: FeatureView) -> Path:
-    return Path(lake_root.removeprefix("file://")) / "_latest" / view.name / f"v{view.version}"
+def latest_dir(lake_root: str, view: FeatureView) -> str:
+    return join(lake_root, "_latest", view.name, f"v{view.version}")
 
 
 def newest_rows(rows: DataFrame, keys: list[str]) -> DataFrame:
@@ -89,44 +88,82 @@ def refresh_latest(spark: SparkSession, lake_root: str, view: FeatureView, keys:
     snapshot left at an older version stays correct (readers patch it), so a failed
     refresh is reported, not raised."""
     root = latest_dir(lake_root, view)
-    target = root / f"source-{version}-{uuid.uuid4().hex[:12]}"
+    name = f"source-{version}-{uuid.uuid4().hex[:12]}"
     try:
         rows = read_latest(spark, lake_root, view, keys, version).rows
-        rows.repartition(max(1, spark.sparkContext.defaultParallelism)).write.parquet(str(target))
-        _point_at(root, target.name, version)
+        rows.repartition(max(1, spark.sparkContext.defaultParallelism)).write.parquet(join(root, name))
+        _point_at(root, name, version)
     except Exception as exc:  # see the docstring: the publish itself succeeded
-        shutil.rmtree(target, ignore_errors=True)
+        _forget(join(root, name))
         log.warning("latest rows of %s v%s not refreshed (%s); materialize --full regroups instead",
                     view.name, view.version, str(exc).splitlines()[0][:300])  # fmt: skip
         return False
-    _drop_old_snapshots(root, keep=target.name)
+    _drop_old_snapshots(root, keep=name)
     return True
 
 
-def _point_at(root: Path, name: str, version: int) -> None:
-    staged = root / f".{POINTER}.{uuid.uuid4().hex[:8]}"
-    staged.write_text(json.dumps({"snapshot": name, "source_version": version}))
-    os.replace(staged, root / POINTER)  # atomic: readers see the old or the new pointer
+def _forget(location: str) -> None:
+    # A leftover folder no pointer names is never read; the next prune takes it.
+    with contextlib.suppress(StorageError):
+        storage_for(location).delete_tree(location)
 
 
-def _drop_old_snapshots(root: Path, keep: str) -> None:
-    snapshots = sorted((p for p in root.glob("source-*") if p.is_dir()), key=lambda p: p.stat().st_mtime)
-    for old in [p for p in snapshots if p.name != keep][: max(0, len(snapshots) - KEEP_SNAPSHOTS)]:
-        shutil.rmtree(old, ignore_errors=True)
+def _point_at(root: str, name: str, version: int) -> None:
+    """Move CURRENT.json to `name` unless it already names a newer source version.
+
+    A compare-and-swap: a refresh that read the pointer, then lost the race to another,
+    retries on what the winner wrote, so the pointer only ever moves forward."""
+    storage = storage_for(root)
+    pointer = join(root, POINTER)
+    doc = json.dumps({"snapshot": name, "source_version": version}).encode()
+    for attempt in range(5):
+        current = _read_pointer(root)
+        if current is not None and current[1] > version:
+            return
+        try:
+            storage.replace(pointer, doc, None if current is None else current[2])
+            return
+        except StorageError:
+            if attempt == 4:
+                raise
 
 
-def _stored_latest(spark: SparkSession, root: Path, columns: set[str]) -> tuple[DataFrame, int] | None:
-    """The snapshot CURRENT.json names and its source version; None if missing or not of these columns."""
+def _read_pointer(root: str) -> tuple[str, int, str] | None:
+    """(snapshot name, source version, token) of CURRENT.json; None when missing or unreadable."""
     try:
-        pointer = json.loads((root / POINTER).read_text())
-        snapshot = root / pointer["snapshot"]
-        version = int(pointer["source_version"])
-    except (OSError, ValueError, KeyError, TypeError):
+        current = storage_for(root).read_versioned(join(root, POINTER))
+        doc = json.loads(current.data)
+        return str(doc["snapshot"]), int(doc["source_version"]), current.token
+    except (StorageError, ValueError, KeyError, TypeError):
         return None
-    if not snapshot.is_dir():
+
+
+def _snapshot_version(name: str) -> int:
+    try:
+        return int(name.split("-")[1])
+    except (IndexError, ValueError):
+        return -1
+
+
+def _drop_old_snapshots(root: str, keep: str) -> None:
+    storage = storage_for(root)
+    current = _read_pointer(root)
+    live = {keep, current[0] if current else keep}
+    snapshots = sorted((n for n in storage.list(root) if n.startswith("source-")), key=_snapshot_version)
+    for old in [n for n in snapshots if n not in live][: max(0, len(snapshots) - KEEP_SNAPSHOTS)]:
+        _forget(join(root, old))
+
+
+def _stored_latest(spark: SparkSession, root: str, columns: set[str]) -> tuple[DataFrame, int] | None:
+    """The snapshot CURRENT.json names and its source version; None if missing or not of these columns."""
+    current = _read_pointer(root)
+    if current is None:
         return None
-    rows = spark.read.parquet(str(snapshot))
-    return (rows, version) if set(rows.columns) == columns else None
+    snapshot = join(root, current[0])
+    if not storage_for(snapshot).exists(join(snapshot, "_SUCCESS")):
+        return None
+    rows = spark.read.parquet(snapshot)
+    return (rows, current[1]) if set(rows.columns) == columns else None
 
 
 def _patch(latest: DataFrame, table: DataFrame, keys: list[str], days: list[str]) -> DataFrame | None:

@@ -19,8 +19,13 @@ CREATED_TIMESTAMP = "created_timestamp"
 PARTITION = "date"
 
 
+def table_key(view: FeatureView) -> str:
+    """The table's path under the lake root (also the name of its writer lease)."""
+    return f"features/{view.name}/v{view.version}"
+
+
 def table_path(lake_root: str, view: FeatureView) -> str:
-    return f"{lake_root.rstrip('/')}/features/{view.name}/v{view.version}"
+    return f"{lake_root.rstrip('/')}/{table_key(view)}"
 
 
 def spark_type(feature: Feature) -> DataType:

@@ -8,7 +8,6 @@ together with the feature refs, the registry version, the labels and row counts;
 from __future__ import annotations
 
 import json
-import shutil
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from featurelake.offline.as_of_join import LABEL_TS, ViewRequest, as_of_join, pr
 from featurelake.offline.tables import table_path
 from featurelake.registry.model import FeatureRef, Registry
 from featurelake.spark.times import TIME_TYPES, as_timestamp, type_name
+from featurelake.storage import StorageNotFoundError, join, storage_for
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -56,6 +56,10 @@ class FeatureNameClashError(FeaturelakeError):
 
 class OutputExistsError(FeaturelakeError):
     template = "{path} already exists; pass --overwrite or choose another --output"
+
+
+class TrainingSetMetadataMissingError(FeaturelakeError):
+    template = "no training-set metadata at {path}; pass the .metadata.json written beside a built training set"
 
 
 class FeatureTableMissingError(FeaturelakeError):
@@ -118,7 +122,7 @@ def read_labels(spark: SparkSession, labels: Any, labels_format: str | None = No
 def _format_of(path: str) -> str:
     if path.rstrip("/").endswith(".csv"):
         return "csv"
-    if Path(path, "_delta_log").is_dir():
+    if storage_for(path).exists(join(path, "_delta_log")):
         return "delta"
     return "parquet"
 
@@ -231,37 +235,43 @@ def build(
 
 
 def write_atomically(frame: DataFrame, output: str, fmt: str, overwrite: bool) -> None:
-    """Write to a sibling temp folder, then rename: a failed build leaves no output."""
-    target = Path(output)
-    if target.exists() and not overwrite:
+    """Write to a sibling staging folder, then move it into place: a failed build leaves no output.
+
+    Locally the move is a rename (atomic). On an object store it is a copy then a delete,
+    so the metadata file, written after it, is what says the output is complete."""
+    storage = storage_for(output)
+    if storage.exists(output) and not overwrite:
         raise OutputExistsError(path=output)
-    staging = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
+    parent, name = output.rstrip("/").rsplit("/", 1) if "/" in output.rstrip("/") else (".", output)
+    staging = join(parent, f".{name}.tmp-{uuid.uuid4().hex[:8]}")
     try:
-        frame.write.format(fmt).save(str(staging))
-        if target.exists():
-            old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
-            target.rename(old)
-            staging.rename(target)
-            shutil.rmtree(old)
+        frame.write.format(fmt).save(staging)
+        if storage.exists(output):
+            old = join(parent, f".{name}.old-{uuid.uuid4().hex[:8]}")
+            storage.move_tree(output, old)
+            storage.move_tree(staging, output)
+            storage.delete_tree(old)
         else:
-            staging.rename(target)
+            storage.move_tree(staging, output)
     finally:
-        if staging.exists():
-            shutil.rmtree(staging)
+        if storage.exists(staging):
+            storage.delete_tree(staging)
 
 
-def metadata_path(output: str) -> Path:
-    return Path(f"{output.rstrip('/')}.metadata.json")
+def metadata_path(output: str) -> str:
+    return f"{output.rstrip('/')}.metadata.json"
 
 
-def write_metadata(info: TrainingSetInfo, output: str) -> Path:
+def write_metadata(info: TrainingSetInfo, output: str) -> str:
     path = metadata_path(output)
-    staging = path.with_name(f".{path.name}.tmp")
-    staging.write_text(info.to_json())
-    staging.replace(path)
+    storage_for(path).write(path, info.to_json().encode())
     return path
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(Path(path).read_text())
+    location = str(path)
+    try:
+        data: dict[str, Any] = json.loads(storage_for(location).read(location))
+    except StorageNotFoundError:
+        raise TrainingSetMetadataMissingError(path=location) from None
     return data

@@ -38,9 +38,18 @@ def delta_version() -> str:
 
 
 def spark_home() -> Path:
+    """The pyspark installation (also under spark-submit, which imports pyspark from a zip inside it)."""
+    import os
+
     import pyspark
 
-    return Path(pyspark.__file__).parent
+    if os.environ.get("SPARK_HOME"):
+        return Path(os.environ["SPARK_HOME"])
+    package = Path(pyspark.__file__).parent
+    for parent in package.parents:  # .../pyspark/python/lib/pyspark.zip/pyspark -> .../pyspark
+        if (parent / "jars").is_dir():
+            return parent
+    return package
 
 
 def delta_coordinates() -> tuple[str, str]:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from featurelake.config import FeaturelakeConfig
 from featurelake.spark.jars import delta_jars, spark_home
+from featurelake.spark.object_store import object_store_settings_for_spark
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -38,6 +39,7 @@ def settings_without_jars(conf: FeaturelakeConfig) -> dict[str, str]:
         # One JVM does all the work in local mode: the throughput collector beat G1 by ~20%
         # on the training-set benchmark (benchmarks/README.md). conf/ settings still win.
         settings["spark.driver.extraJavaOptions"] = LOCAL_DRIVER_JAVA_OPTIONS
+    settings.update(object_store_settings_for_spark(conf.spark.jars_dir, conf.lake_root))
     settings.update(conf.spark.settings)
     return settings
 
@@ -83,7 +85,9 @@ def spark_submit_command(
 
 def render_spark_defaults(conf: FeaturelakeConfig) -> str:
     lines = ["# Written by featurelake setup: Delta, UTC and this venv's python for spark-submit."]
-    lines += [f"{key} {value}" for key, value in spark_settings(conf).items()]
+    # Where an object store is depends on the environment a job runs in, not on setup's.
+    static = {k: v for k, v in spark_settings(conf).items() if not k.startswith("spark.hadoop.fs.s3a.endpoint")}
+    lines += [f"{key} {value}" for key, value in static.items()]
     return "\n".join(lines) + "\n"
 
 

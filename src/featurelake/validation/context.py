@@ -6,11 +6,16 @@ suites, validation definitions, checkpoints and validation results under
 `<lake_root>/_validation/gx/`, and the Data Docs site under the reports dir
 (`<lake_root>/_reports/` unless the conf says otherwise). Usage statistics are off:
 featurelake never talks to servers it was not told about.
+
+Great Expectations writes local files only. When the lake or the reports dir is on an
+object store, it works in a local mirror (`<state_dir>/gx/<lake id>/`) and the pages each
+run builds are then uploaded to the reports dir through featurelake's storage layer.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +23,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from featurelake.storage import is_object_store, join, storage_for
 
 if TYPE_CHECKING:
     from great_expectations.data_context.data_context.abstract_data_context import AbstractDataContext
@@ -35,6 +42,7 @@ class ValidationPaths:
     lake_root: str
     reports_dir: str
     web_assets_dir: Path | None = None
+    state_dir: Path = Path(".featurelake")
 
     @classmethod
     def for_lake(cls, lake_root: str) -> ValidationPaths:
@@ -42,19 +50,50 @@ class ValidationPaths:
 
     @classmethod
     def from_config(cls, conf: FeaturelakeConfig) -> ValidationPaths:
-        return cls(conf.lake_root, conf.resolved_reports_dir, conf.web_assets_dir)
+        return cls(conf.lake_root, conf.resolved_reports_dir, conf.web_assets_dir, conf.state_dir)
 
     @property
-    def data_docs_index(self) -> Path:
-        return Path(self.reports_dir).resolve() / "index.html"
+    def data_docs_index(self) -> str:
+        if is_object_store(self.reports_dir):
+            return join(self.reports_dir, "index.html")
+        return str(Path(self.reports_dir).resolve() / "index.html")
 
+    @property
+    def _mirror(self) -> Path:
+        lake_id = hashlib.sha256(f"{self.lake_root}|{self.reports_dir}".encode()).hexdigest()[:16]
+        return self.state_dir.resolve() / "gx" / lake_id
 
-def gx_root(lake_root: str) -> Path:
-    return Path(lake_root).resolve() / "_validation" / "gx"
+    @property
+    def gx_root(self) -> Path:
+        """Great Expectations' stores: in the lake when it is local, else in the local mirror."""
+        if is_object_store(self.lake_root):
+            return self._mirror / "gx"
+        return Path(self.lake_root.removeprefix("file://")).resolve() / "_validation" / "gx"
+
+    @property
+    def local_reports_dir(self) -> Path:
+        """Where Great Expectations builds Data Docs: the reports dir itself, or the local mirror."""
+        if is_object_store(self.reports_dir):
+            return self._mirror / "reports"
+        return Path(self.reports_dir).resolve()
+
+    def publish_reports(self, since: float) -> int:
+        """Upload the pages built since `since` (and, once, the vendored web assets) to an
+        object-store reports dir; nothing to do for a local one. Returns the files uploaded."""
+        if not is_object_store(self.reports_dir):
+            return 0
+        from featurelake.validation.assets import MANIFEST, VENDOR
+
+        storage = storage_for(self.reports_dir)
+        vendor_manifest = join(self.reports_dir, *VENDOR.parts, MANIFEST)
+        uploaded = 0
+        if (self.local_reports_dir / VENDOR).is_dir() and not storage.exists(vendor_manifest):
+            uploaded += storage.put_tree(self.local_reports_dir / VENDOR, join(self.reports_dir, *VENDOR.parts))
+        return uploaded + storage.put_tree(self.local_reports_dir, self.reports_dir, since=since)
 
 
 @lru_cache(maxsize=8)
-def validation_context(lake_root: str, reports_dir: str) -> AbstractDataContext:
+def validation_context(gx_dir: str, reports_dir: str) -> AbstractDataContext:
     """One context per (lake, reports dir) and process: building one costs about a second."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     import great_expectations as gx
@@ -64,7 +103,7 @@ def validation_context(lake_root: str, reports_dir: str) -> AbstractDataContext:
         ProgressBarsConfig,
     )
 
-    root = gx_root(lake_root)
+    root = Path(gx_dir)
     root.mkdir(parents=True, exist_ok=True)
     site = {
         "class_name": "SiteBuilder",
@@ -85,16 +124,15 @@ def validation_context(lake_root: str, reports_dir: str) -> AbstractDataContext:
 
 
 @contextmanager
-def validation_lock(lake_root: str) -> Iterator[None]:
+def validation_lock(gx_dir: Path) -> Iterator[None]:
     """Serialise validations of one lake on this machine (threads and processes alike).
 
     A checkpoint run rewrites its suite, definition and checkpoint files and the Data Docs
     index; Great Expectations refuses to run objects another writer changed meanwhile.
     Callers hold it only while Great Expectations runs, with the batch already computed.
     """
-    root = gx_root(lake_root)
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / ".lock", "a") as handle:
+    gx_dir.mkdir(parents=True, exist_ok=True)
+    with open(gx_dir / ".lock", "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield

@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from featurelake.offline.tables import EVENT_TIMESTAMP, PARTITION
@@ -106,20 +105,21 @@ def validate_rows(
 
     view = registry.view(view_name)
     checks = view_checks(registry, view, start, end, previous_stats(paths.lake_root, view, start))
-    context = validation_context(paths.lake_root, paths.reports_dir)
+    context = validation_context(str(paths.gx_root), str(paths.local_reports_dir))
     name = f"{view.name}_v{view.version}"
     keys = registry.join_keys(view_name)
     label = run_name(view.name, start, end, purpose)
     total = rows.count()  # computes (and caches) the batch before the lock is taken and the clock starts
     started = time.monotonic()
-    with validation_lock(paths.lake_root):
+    with validation_lock(paths.gx_root):
         checkpoint = view_checkpoint(context, name, checks, keys)
         built_after = time.time() - 1
         result = checkpoint.run(
             batch_parameters={"dataframe": rows},
             run_id=RunIdentifier(run_name=label, run_time=datetime.now(UTC)),
         )
-        localize_data_docs(Path(paths.reports_dir), paths.web_assets_dir, since=built_after)
+        localize_data_docs(paths.local_reports_dir, paths.web_assets_dir, since=built_after)
+        paths.publish_reports(since=built_after)
     (validation,) = result.run_results.values()
     by_name = {c.name: c for c in checks}
     results = tuple(_check_result(by_name[_check_name(r)], r, rows, keys) for r in validation.results)
@@ -131,7 +131,7 @@ def validate_rows(
         total,
         label,
         results,
-        str(paths.data_docs_index),
+        paths.data_docs_index,
         time.monotonic() - started,
     )
 

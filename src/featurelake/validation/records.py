@@ -10,14 +10,12 @@ the Delta table.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from datetime import date
-from pathlib import Path
 
 from featurelake.errors import FeaturelakeError
+from featurelake.storage import StorageNotFoundError, join, storage_for
 from featurelake.validation.gate import ValidationOutcome
 
 
@@ -51,11 +49,11 @@ class GateRecord:
         return json.dumps(asdict(self), indent=1, sort_keys=True)
 
 
-def record_path(lake_root: str, view: str, version: int, start: date, end: date) -> Path:
-    return Path(lake_root) / "_validation" / "runs" / view / f"v{version}" / f"{start}_{end}.json"
+def record_path(lake_root: str, view: str, version: int, start: date, end: date) -> str:
+    return join(lake_root, "_validation", "runs", view, f"v{version}", f"{start}_{end}.json")
 
 
-def write_gate_record(lake_root: str, outcome: ValidationOutcome, delta_version: int | None) -> Path:
+def write_gate_record(lake_root: str, outcome: ValidationOutcome, delta_version: int | None) -> str:
     """Atomically (re)write the record of one gate decision; a rerun replaces it."""
     record = GateRecord(
         view=outcome.view,
@@ -72,20 +70,17 @@ def write_gate_record(lake_root: str, outcome: ValidationOutcome, delta_version:
         recorded_at_us=int(time.time() * 1_000_000),
     )
     target = record_path(lake_root, outcome.view, outcome.version, outcome.start, outcome.end)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".json")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(record.to_json())
-    os.replace(tmp, target)
+    storage_for(target).write(target, record.to_json().encode())
     return target
 
 
 def read_gate_record(lake_root: str, view: str, version: int, start: date, end: date) -> GateRecord:
     """The recorded decision; GateRecordMissingError when the range was never validated."""
     path = record_path(lake_root, view, version, start, end)
-    if not path.is_file():
-        raise GateRecordMissingError(view=view, version=version, start=start, end=end, path=path)
-    return GateRecord(**json.loads(path.read_text()))
+    try:
+        return GateRecord(**json.loads(storage_for(path).read(path)))
+    except StorageNotFoundError:
+        raise GateRecordMissingError(view=view, version=version, start=start, end=end, path=path) from None
 
 
 def require_published(lake_root: str, view: str, version: int, start: date, end: date) -> GateRecord:

@@ -9,15 +9,13 @@ Drift checks compare a new batch with the newest stored partition before it.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 from datetime import date
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from featurelake.offline.tables import EVENT_TIMESTAMP, PARTITION
 from featurelake.specs.models import FeatureView
+from featurelake.storage import join, storage_for
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -59,8 +57,8 @@ class FeatureStats:
         return cls(**{**data, "day": date.fromisoformat(data["day"]), "features": features})
 
 
-def stats_dir(lake_root: str, view: FeatureView) -> Path:
-    return Path(lake_root) / "_validation" / "stats" / view.name / f"v{view.version}"
+def stats_dir(lake_root: str, view: FeatureView) -> str:
+    return join(lake_root, "_validation", "stats", view.name, f"v{view.version}")
 
 
 def compute_stats(rows: DataFrame, view: FeatureView, run: str) -> list[FeatureStats]:
@@ -103,23 +101,25 @@ def store_stats(lake_root: str, view: FeatureView, stats: list[FeatureStats], st
     """Write each partition's file atomically (a rerun of a day replaces its file); days of
     [start, end] that were republished empty lose theirs."""
     folder = stats_dir(lake_root, view)
-    folder.mkdir(parents=True, exist_ok=True)
+    storage = storage_for(folder)
     kept = {s.day.isoformat() for s in stats}
-    for old in folder.glob("*.json"):
-        if start.isoformat() <= old.stem <= end.isoformat() and old.stem not in kept:
-            old.unlink()
+    for day in _stored_days(folder):
+        if start.isoformat() <= day <= end.isoformat() and day not in kept:
+            storage.delete(join(folder, f"{day}.json"))
     for day_stats in stats:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
-        with os.fdopen(fd, "w") as handle:
-            handle.write(day_stats.to_json())
-        os.replace(tmp, folder / f"{day_stats.day.isoformat()}.json")
+        storage.write(join(folder, f"{day_stats.day.isoformat()}.json"), day_stats.to_json().encode())
+
+
+def _stored_days(folder: str) -> list[str]:
+    return sorted(n.removesuffix(".json") for n in storage_for(folder).list(folder) if n.endswith(".json"))
 
 
 def previous_stats(lake_root: str, view: FeatureView, before: date | None = None) -> FeatureStats | None:
     """The newest stored partition strictly before `before` (or the newest of all), if any."""
     folder = stats_dir(lake_root, view)
     limit = before.isoformat() if before else "9999-12-31"
-    days = sorted(p.stem for p in folder.glob("*.json") if not p.name.startswith(".") and p.stem < limit)
+    days = [d for d in _stored_days(folder) if d < limit]
     if not days:
         return None
-    return FeatureStats.from_json((folder / f"{days[-1]}.json").read_text())
+    location = join(folder, f"{days[-1]}.json")
+    return FeatureStats.from_json(storage_for(location).read(location).decode())
