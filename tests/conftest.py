@@ -16,6 +16,7 @@ import pytest
 import redis
 
 from featurelake.config import FeaturelakeConfig, load_config
+from featurelake.devservices import S3Server, SparkCluster, start_s3_server, start_spark_cluster
 from featurelake.online.redis_server import RedisServer, free_port, start_redis_server
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -108,8 +109,33 @@ def test_conf(test_conf_path: Path) -> FeaturelakeConfig:
     return load_config(test_conf_path, env={})
 
 
+# An S3-style secret the tests give through the standard environment: it must never be
+# written anywhere (logs, registry, Data Docs, metadata), which tests scan for.
+S3_SECRET = "flsecret-" + os.urandom(8).hex()
+
+
 @pytest.fixture(scope="session")
-def spark(test_conf: FeaturelakeConfig):  # type: ignore[no-untyped-def]
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """moto's S3 API server on a free loopback port; the AWS environment points at it, so the
+    session's Spark (s3a), boto3 and every subprocess reach it the way a user's would."""
+    server = start_s3_server(tmp_path_factory.mktemp("s3"))
+    os.environ.update(server.environment("featurelake-test", S3_SECRET))
+    server.create_bucket("lake")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def spark_cluster(tmp_path_factory: pytest.TempPathFactory, s3_server: S3Server) -> Iterator[SparkCluster]:
+    """A Spark standalone master + worker (2 cores) on loopback; executors inherit the AWS environment."""
+    cluster = start_spark_cluster(tmp_path_factory.mktemp("spark-cluster"), cores=2, memory="3g",
+                                  env=s3_server.environment("featurelake-test", S3_SECRET))  # fmt: skip
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def spark(test_conf: FeaturelakeConfig, s3_server: S3Server):  # type: ignore[no-untyped-def]
     from featurelake.spark.session import build_spark_session
 
     session = build_spark_session(test_conf, app_name="featurelake-tests")
