@@ -1,6 +1,6 @@
 """featurelake: a feature store for Spark shops.
 
-    from featurelake import FeatureStore
+from featurelake import FeatureStore
 """
 
 from __future__ import annotations

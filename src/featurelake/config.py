@@ -137,7 +137,7 @@ def load_config(path: Path | str | None = None, env: Mapping[str, str] | None = 
 def _register_object_store(conf: FeaturelakeConfig) -> None:
     from featurelake.storage import S3Settings, configure_object_store
 
-    configure_object_store(S3Settings(conf.s3.endpoint_url, conf.s3.region, conf.s3.path_style))
+    configure_object_store(S3Settings(conf.s3.endpoint_url or None, conf.s3.region or None, conf.s3.path_style))
 
 
 def _project_root(conf_path: Path) -> Path:

@@ -149,14 +149,31 @@ def test_table_lease_waits_then_fails_clearly_and_takes_over_a_dead_holder(s3_se
         assert not lease.lost
 
 
-def test_backfill_training_set_and_materialize_on_s3_equal_a_local_lake(
-    lakes, spark, redis_client, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
-    local, remote = lakes
-    for conf in (local, remote):
+@pytest.fixture(scope="module")
+def backfilled(lakes, spark):  # type: ignore[no-untyped-def]
+    for conf in lakes:
         for view in VIEWS:
             backfill_view(spark, load_registry(conf), view, conf.lake_root, FIRST, LAST,
                           validation=ValidationPaths.from_config(conf), lease=conf.lease)  # fmt: skip
+    return lakes
+
+
+LABEL_TIMES = ["2025-01-05 10:00", "2025-01-08 00:00", "2025-01-10 23:59", "2025-01-10 23:59", "2025-01-03 00:00",
+               "2025-01-09 00:00"]  # fmt: skip
+LABELS = pd.DataFrame({"user_id": [1, 2, 3, 3, 50, 9999], "event_timestamp": pd.to_datetime(LABEL_TIMES, utc=True),
+                       "label": [0, 1, 0, 0, 1, 0]})  # fmt: skip
+REFS = ["user_orders:orders_7d", "user_orders:spend_30d", "user_stats:account_age_days"]
+
+
+def read_set(spark, location: str) -> pd.DataFrame:  # type: ignore[no-untyped-def]
+    frame = spark.read.parquet(location).toPandas()
+    return frame.sort_values(["user_id", "event_timestamp", "label"]).reset_index(drop=True)
+
+
+def test_backfill_training_set_and_materialize_on_s3_equal_a_local_lake(
+    backfilled, spark, redis_client, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    local, remote = backfilled
     for view in VIEWS:
         pd.testing.assert_frame_equal(table(spark, local, view), table(spark, remote, view))
     # What the validation gate and publishing left in the S3 lake, through the storage layer only.
@@ -165,17 +182,13 @@ def test_backfill_training_set_and_materialize_on_s3_equal_a_local_lake(
     assert s3.exists(ValidationPaths.from_config(remote).data_docs_index)
     assert s3.list(join(remote.lake_root, "_leases", "features", "user_stats")) == []  # released
 
-    times = ["2025-01-05 10:00", "2025-01-08 00:00", "2025-01-10 23:59", "2025-01-10 23:59", "2025-01-03 00:00",
-             "2025-01-09 00:00"]  # fmt: skip
-    labels = pd.DataFrame({"user_id": [1, 2, 3, 3, 50, 9999], "event_timestamp": pd.to_datetime(times, utc=True),
-                           "label": [0, 1, 0, 0, 1, 0]})  # fmt: skip
-    refs = ["user_orders:orders_7d", "user_orders:spend_30d", "user_stats:account_age_days"]
     built = {}
     for name, conf in (("local", local), ("s3", remote)):
         output = str(tmp_path / "ts") if name == "local" else join(remote.lake_root, "training_sets", "t")
-        FeatureStore(repo="feature_specs", conf=conf, spark=spark).build_training_set(labels, output, refs)
-        built[name] = spark.read.parquet(output).toPandas().sort_values(["user_id", "event_timestamp"])
-    pd.testing.assert_frame_equal(built["local"].reset_index(drop=True), built["s3"].reset_index(drop=True))
+        FeatureStore(repo="feature_specs", conf=conf, spark=spark).build_training_set(LABELS, output, REFS)
+        built[name] = read_set(spark, output)
+    pd.testing.assert_frame_equal(built["local"], built["s3"])
+    assert built["s3"]["orders_7d"].notna().any() and len(built["s3"]) == len(LABELS)
     assert s3.exists(join(remote.lake_root, "training_sets", "t.metadata.json"))
 
     store = FeatureStore(repo="feature_specs", conf=remote, spark=spark)
@@ -186,13 +199,13 @@ def test_backfill_training_set_and_materialize_on_s3_equal_a_local_lake(
     assert report.consistent and report.checked > 0, report.mismatches[:3]
 
 
-def test_two_overlapping_backfills_as_processes_both_land_and_equal_a_serial_run(lakes, spark) -> None:  # type: ignore[no-untyped-def]
+def test_two_overlapping_backfills_as_processes_both_land_and_equal_a_serial_run(backfilled, spark) -> None:  # type: ignore[no-untyped-def]
     """Two drivers writing one table on S3: the lease serialises them; no commit is lost."""
     from delta.tables import DeltaTable
 
     from featurelake.offline.tables import table_path
 
-    _, remote = lakes
+    _, remote = backfilled
     path = table_path(remote.lake_root, load_registry(remote).view("user_stats"))
     before = DeltaTable.forPath(spark, path).history(1).collect()[0]["version"]
     expected = table(spark, remote, "user_stats")
@@ -210,3 +223,30 @@ def test_two_overlapping_backfills_as_processes_both_land_and_equal_a_serial_run
     pd.testing.assert_frame_equal(table(spark, remote, "user_stats"), expected)
     secret = os.environ["AWS_SECRET_ACCESS_KEY"]  # given through the environment only: never printed
     assert all(secret not in out + err for _, out, err in results)
+
+
+def test_training_set_on_a_standalone_cluster_with_s3_equals_local_mode(
+    backfilled, spark, spark_cluster, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """spark-submit --master spark://... (two executor JVMs) reading and writing the S3 lake."""
+    from featurelake.spark.session import spark_submit_command
+
+    local, remote = backfilled
+    expected = str(tmp_path / "expected")
+    FeatureStore(repo="feature_specs", conf=local, spark=spark).build_training_set(LABELS, expected, REFS)
+    labels = join(remote.lake_root, "labels", "cluster.parquet")
+    spark.createDataFrame(LABELS).write.mode("overwrite").parquet(labels)
+    on_cluster = remote.model_copy(update={"spark": remote.spark.model_copy(update={
+        "master": spark_cluster.master_url,
+        "settings": {**remote.spark.settings, "spark.executor.cores": "1", "spark.cores.max": "2",
+                     "spark.executor.memory": "1g"}})})  # fmt: skip
+    output = join(remote.lake_root, "training_sets", "cluster")
+    args = ["--labels", labels, "--features", ",".join(REFS), "--output", output, "--conf", str(remote.source_file)]
+    command = spark_submit_command(on_cluster, Path("jobs") / "build_training_set.py", args)
+    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PATH": f"{BIN}:{os.environ['PATH']}"}
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert os.environ["AWS_SECRET_ACCESS_KEY"] not in proc.stdout + proc.stderr + " ".join(command)
+    pd.testing.assert_frame_equal(read_set(spark, output), read_set(spark, expected))
+    apps = spark_cluster.state()["completedapps"]
+    assert apps and apps[-1]["cores"] == 2  # it ran on the cluster's executors, not in local mode

@@ -55,7 +55,7 @@ def test_cluster_example_takes_secrets_from_env_and_never_shows_them(repo_root: 
     secret = "s3cr3t-Value-42"
     conf = load_config(
         repo_root / "conf" / "cluster.example.yaml",
-        env={"FEATURELAKE_REDIS_PASSWORD": secret, "SPARK_MASTER_URL": "spark://h:7077"},
+        env={"FEATURELAKE_REDIS_PASSWORD": secret, "FEATURELAKE_SPARK_MASTER": "spark://h:7077"},
     )
     assert conf.redis.password is not None
     assert conf.redis.password.get_secret_value() == secret
