@@ -7,7 +7,15 @@ from pathlib import Path
 import pytest
 
 from featurelake.config import load_config
-from featurelake.spark.session import LOCAL_DRIVER_JAVA_OPTIONS, settings_without_jars
+from featurelake.online.redis_server import free_port
+from featurelake.spark.object_store import ObjectStoreJarsMissingError, s3a_settings
+from featurelake.spark.session import (
+    LOCAL_DRIVER_JAVA_OPTIONS,
+    SparkMasterUnreachableError,
+    check_master_reachable,
+    settings_without_jars,
+)
+from featurelake.storage import S3Settings
 
 
 @pytest.mark.parametrize(
@@ -24,3 +32,27 @@ def test_local_sessions_get_the_throughput_collector_unless_the_conf_says_otherw
     conf = tmp_path / "conf.yaml"
     conf.write_text(f"project: t\nspark:\n  master: '{master}'\n  settings:\n    spark.ui.enabled: 'false'\n{settings}")
     assert settings_without_jars(load_config(conf, env={})).get("spark.driver.extraJavaOptions") == expected
+
+
+def test_an_unreachable_master_is_a_typed_error_in_seconds() -> None:
+    with pytest.raises(SparkMasterUnreachableError, match="FEATURELAKE_SPARK_MASTER"):
+        check_master_reachable(f"spark://127.0.0.1:{free_port()}", timeout_s=2)
+
+
+def test_an_object_store_lake_without_the_s3a_jars_says_to_run_setup(tmp_path: Path) -> None:
+    conf = tmp_path / "conf.yaml"
+    conf.write_text(f"project: t\nlake_root: s3a://b/lake\nspark:\n  jars_dir: {tmp_path / 'nojars'}\n")
+    with pytest.raises(ObjectStoreJarsMissingError, match="make setup"):
+        settings_without_jars(load_config(conf, env={}))
+    conf.write_text(f"project: t\nlake_root: {tmp_path}/lake\nspark:\n  jars_dir: {tmp_path / 'nojars'}\n")
+    assert "spark.driver.extraClassPath" not in settings_without_jars(load_config(conf, env={}))
+
+
+def test_s3a_settings_follow_the_endpoint_and_carry_no_credentials() -> None:
+    settings = s3a_settings(S3Settings("http://127.0.0.1:9000", "eu-west-1"))
+    assert settings["spark.hadoop.fs.s3a.endpoint"] == "http://127.0.0.1:9000"
+    assert settings["spark.hadoop.fs.s3a.path.style.access"] == "true"
+    assert settings["spark.hadoop.fs.s3a.connection.ssl.enabled"] == "false"
+    assert settings["spark.hadoop.fs.s3a.endpoint.region"] == "eu-west-1"
+    assert not any("key" in k.lower() or "secret" in k.lower() for k in settings)
+    assert "spark.hadoop.fs.s3a.endpoint" not in s3a_settings(S3Settings())  # AWS itself: s3a's own default

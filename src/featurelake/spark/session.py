@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from featurelake.config import FeaturelakeConfig
+from featurelake.errors import FeaturelakeError
 from featurelake.spark.jars import delta_jars, spark_home
 from featurelake.spark.object_store import object_store_settings_for_spark
 
@@ -44,6 +46,27 @@ def settings_without_jars(conf: FeaturelakeConfig) -> dict[str, str]:
     return settings
 
 
+class SparkMasterUnreachableError(FeaturelakeError):
+    template = (
+        "nothing answers at the Spark master {master} ({problem}); start it, or fix spark.master in the conf / "
+        "FEATURELAKE_SPARK_MASTER"
+    )
+
+
+def check_master_reachable(master: str, timeout_s: float = 5.0) -> None:
+    """A standalone master that does not answer fails here in seconds; Spark itself retries for over a minute."""
+    if not master.startswith("spark://"):
+        return
+    for address in master.removeprefix("spark://").split(","):  # HA masters: one answering is enough
+        host, _, port = address.partition(":")
+        try:
+            socket.create_connection((host, int(port or 7077)), timeout=timeout_s).close()
+            return
+        except (OSError, ValueError) as exc:
+            problem = str(exc)
+    raise SparkMasterUnreachableError(master=master, problem=problem)
+
+
 def _prepare_environment(master: str) -> None:
     # Python workers must run this interpreter, or venv imports fail inside executors.
     os.environ["PYSPARK_PYTHON"] = sys.executable
@@ -61,6 +84,8 @@ def build_spark_session(
     from pyspark.sql import SparkSession
 
     _prepare_environment(conf.spark.master)
+    if "PYSPARK_GATEWAY_PORT" not in os.environ:
+        check_master_reachable(conf.spark.master)
     builder = SparkSession.builder.appName(app_name or conf.spark.app_name)
     # Under spark-submit the JVM already runs (PythonRunner sets the gateway port): the
     # master given on its command line wins over conf/.
