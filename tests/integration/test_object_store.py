@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -250,3 +250,40 @@ def test_training_set_on_a_standalone_cluster_with_s3_equals_local_mode(
     pd.testing.assert_frame_equal(read_set(spark, output), read_set(spark, expected))
     apps = spark_cluster.state()["completedapps"]
     assert apps and apps[-1]["cores"] == 2  # it ran on the cluster's executors, not in local mode
+
+
+def test_a_view_dag_runs_on_the_cluster_against_the_s3_lake(backfilled, spark, spark_cluster, repo_root: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]  # fmt: skip
+    """dag.test(): compute (spark-submit on the cluster: compute, gate, publish to S3), the
+    recorded verdict read back from S3, materialize (spark-submit on the cluster), freshness."""
+    import json
+
+    from airflow.utils.db import initdb
+    from airflow.utils.state import DagRunState
+
+    from featurelake.online.consistency import check_consistency
+    from featurelake.orchestration.dags import DagSettings, build_dags
+
+    local, remote = backfilled
+    day = date(2025, 1, 11)  # the interval after the backfilled days
+    initdb()
+    monkeypatch.setenv("FEATURELAKE_CONF", str(remote.source_file))
+    monkeypatch.setenv("FEATURELAKE_SPARK_MASTER", spark_cluster.master_url)
+    monkeypatch.setenv("FEATURELAKE_DAG_RETRIES", "0")
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SPARK_DEFAULT", json.dumps({"conn_type": "spark", "host": spark_cluster.master_url})
+    )
+    dags, errors = build_dags(DagSettings.from_env(repo_root / "dags"))
+    assert errors == []
+    finished = len(spark_cluster.state()["completedapps"])
+    run = dags["featurelake__user_stats"].test(logical_date=datetime(2025, 1, 12, tzinfo=UTC))
+    assert run.state == DagRunState.SUCCESS, {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert len(spark_cluster.state()["completedapps"]) == finished + 2  # compute and materialize ran there
+
+    backfill_view(spark, load_registry(local), "user_stats", local.lake_root, day, day,
+                  validation=ValidationPaths.from_config(local), lease=local.lease)  # fmt: skip
+    on_day = [(lambda t: t[t["date"].astype(str) == str(day)])(table(spark, c, "user_stats")) for c in (local, remote)]
+    assert len(on_day[0]) > 0
+    pd.testing.assert_frame_equal(on_day[0].reset_index(drop=True), on_day[1].reset_index(drop=True))
+    report = check_consistency(spark, remote, load_registry(remote), "user_stats", sample=None)
+    assert report.consistent and report.checked > 0, report.mismatches[:3]
