@@ -23,6 +23,7 @@ from featurelake.registry import apply_specs, load_registry
 from featurelake.registry.store import ConcurrentApplyError, RegistryStore
 from featurelake.storage import (
     BucketMissingError,
+    StorageAccessDeniedError,
     StorageConflictError,
     StorageNotFoundError,
     StorageUnreachableError,
@@ -113,6 +114,21 @@ def _race(lake_root: str, registries: list, current: int | None) -> list[tuple[s
     for thread in threads:
         thread.join()
     return outcomes
+
+
+def test_wrong_keys_are_a_typed_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from featurelake.devservices import start_s3_server
+
+    strict = start_s3_server(tmp_path, check_credentials=True)
+    try:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", strict.endpoint_url)
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIANOTAKNOWNKEY")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-right-one")
+        with pytest.raises(StorageAccessDeniedError, match="AWS_ACCESS_KEY_ID") as refused:
+            RegistryStore("s3a://lake/x").current_version()
+        assert "not-the-right-one" not in str(refused.value)
+    finally:
+        strict.stop()
 
 
 def test_concurrent_applies_on_s3_exactly_one_wins(lakes) -> None:  # type: ignore[no-untyped-def]

@@ -7,6 +7,7 @@ not a proof that races cannot happen on a real store.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import urllib.request
@@ -43,10 +44,14 @@ class S3Server:
         stop(self.process)
 
 
-def start_s3_server(log_dir: Path, port: int | None = None, timeout_s: float = 60.0) -> S3Server:
+def start_s3_server(log_dir: Path, port: int | None = None, timeout_s: float = 60.0,
+                    check_credentials: bool = False) -> S3Server:  # fmt: skip
+    """`check_credentials`: refuse every request whose keys moto's IAM does not know (it
+    knows none), as a store does with wrong keys; by default moto accepts any keys."""
     port = port or free_port()
     log = log_dir / "s3-server.log"
-    process = spawn([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], log)
+    env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "0"} if check_credentials else None
+    process = spawn([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], log, env)
     url = f"http://127.0.0.1:{port}"
 
     def ready() -> bool:
