@@ -7,8 +7,6 @@ from __future__ import annotations
 import os
 import random
 import shutil
-import signal
-import subprocess
 import sys
 import time
 import uuid
@@ -21,25 +19,11 @@ from featurelake.registry import apply_specs
 from featurelake.registry.store import RegistryStore
 
 BIN = Path(sys.executable).parent
-SEED = 20261204
-
-
-def kill_tree_after(command: list[str], delay_s: float, env: dict[str, str]) -> int | None:
-    """Start `command` in its own process group, SIGKILL the whole group after `delay_s`;
-    returns its exit code if it finished first, else None."""
-    proc = subprocess.Popen(command, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)  # fmt: skip
-    try:
-        return proc.wait(timeout=delay_s)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-        return None
 
 
 @pytest.mark.parametrize("where", ["local", "s3"])
 def test_apply_killed_at_random_points_leaves_the_old_or_the_new_registry(
-    where: str, s3_server, redis_server, make_test_conf, repo_root: Path, tmp_path: Path, soak: bool
+    where: str, s3_server, redis_server, make_test_conf, repo_root: Path, tmp_path: Path, soak: bool, kill_after, seed
 ) -> None:  # type: ignore[no-untyped-def]
     lake = str(tmp_path / "lake") if where == "local" else f"s3a://lake/kill-apply-{uuid.uuid4().hex[:8]}"
     conf = load_config(make_test_conf(tmp_path, redis_server.url, lake), env={**os.environ})
@@ -47,20 +31,20 @@ def test_apply_killed_at_random_points_leaves_the_old_or_the_new_registry(
     shutil.copytree(repo_root / "feature_specs", specs)
     apply_specs(specs, conf)
     store = RegistryStore(conf.lake_root)
-    rng = random.Random(SEED)
+    rng = random.Random(seed)
     command = [str(BIN / "featurelake"), "apply", "--repo", str(specs), "--conf", str(conf.source_file)]
     # Each round changes a description, so every apply has something to write.
     spec = next(specs.rglob("user_stats.yaml"))
     original = spec.read_text()
     spec.write_text(original.replace("description: Risk snapshots", "description: Timed risk snapshots"))
     started = time.monotonic()
-    assert kill_tree_after(command, 120, {**os.environ}) == 0  # one clean run: how long an apply takes
+    assert kill_after(command, 120, {**os.environ}) == 0  # one clean run: how long an apply takes
     duration = time.monotonic() - started
     completed = killed = 0
     for round_ in range(25 if soak else 4):
         before = store.current_version()
         spec.write_text(original.replace("description: Risk snapshots", f"description: Round {round_} risk snapshots"))
-        code = kill_tree_after(command, rng.uniform(0.05, duration), {**os.environ})
+        code = kill_after(command, rng.uniform(0.05, duration), {**os.environ})
         after = store.current_version()
         assert after in {before, (before or 0) + 1}, (before, after)
         registry = store.load()  # loads: never a broken or half-written version
