@@ -213,6 +213,34 @@ def test_backfill_training_set_and_materialize_on_s3_equal_a_local_lake(
 
     report = check_consistency(store.spark, remote, store.registry, "user_stats", sample=1000)
     assert report.consistent and report.checked > 0, report.mismatches[:3]
+    assert_secret_written_nowhere(remote)
+
+
+def _objects(location: str) -> list[str]:
+    storage = storage_for(location)
+    found = []
+    for name in storage.list(location):
+        child = join(location, name)
+        found += _objects(child) if storage.list(child) else [child]
+    return found
+
+
+def _content(location: str) -> bytes:
+    try:
+        return storage_for(location).read(location)
+    except StorageNotFoundError:  # an empty "folder/" marker object s3a writes: nothing in it
+        return b""
+
+
+def assert_secret_written_nowhere(conf: FeaturelakeConfig) -> None:
+    """Every object in the S3 lake (registry, verdicts, statistics, Data Docs, metadata,
+    Delta tables) and every file of the local Great Expectations mirror: no S3 secret."""
+    secret = os.environ["AWS_SECRET_ACCESS_KEY"].encode()
+    objects = _objects(conf.lake_root)
+    assert len(objects) > 50 and any(o.endswith(".metadata.json") for o in objects)
+    leaked = [o for o in objects if secret in _content(o)]
+    leaked += [str(p) for p in Path(conf.state_dir).rglob("*") if p.is_file() and secret in p.read_bytes()]
+    assert leaked == []
 
 
 def test_two_overlapping_backfills_as_processes_both_land_and_equal_a_serial_run(backfilled, spark) -> None:  # type: ignore[no-untyped-def]
