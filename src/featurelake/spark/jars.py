@@ -39,12 +39,8 @@ def delta_version() -> str:
 
 def spark_home() -> Path:
     """The pyspark installation (also under spark-submit, which imports pyspark from a zip inside it)."""
-    import os
-
     import pyspark
 
-    if os.environ.get("SPARK_HOME"):
-        return Path(os.environ["SPARK_HOME"])
     package = Path(pyspark.__file__).parent
     for parent in package.parents:  # .../pyspark/python/lib/pyspark.zip/pyspark -> .../pyspark
         if (parent / "jars").is_dir():

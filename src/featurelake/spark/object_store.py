@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -43,7 +44,9 @@ class UnsupportedHadoopError(FeaturelakeError):
     template = "pyspark bundles Hadoop {hadoop}, for which featurelake knows no hadoop-aws set (known: {known})"
 
 
+@lru_cache(maxsize=1)
 def bundled_hadoop_version() -> str:
+    """Cached: DAG files ask once per spark-submit task, and the installed pyspark cannot change."""
     from featurelake.spark.jars import spark_home
 
     for jar in (spark_home() / "jars").glob("hadoop-client-api-*.jar"):
