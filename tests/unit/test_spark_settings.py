@@ -34,6 +34,23 @@ def test_local_sessions_get_the_throughput_collector_unless_the_conf_says_otherw
     assert settings_without_jars(load_config(conf, env={})).get("spark.driver.extraJavaOptions") == expected
 
 
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        ("", "8"),
+        ("    spark.sql.shuffle.partitions: '2'\n", "2"),
+        ("    spark.sql.shuffle.partitions: '400'\n", "50"),
+        ("    spark.sql.shuffle.partitions: '4'\n    spark.databricks.delta.snapshotPartitions: '16'\n", "16"),
+    ],
+)
+def test_delta_rebuilds_table_state_in_as_many_tasks_as_the_session_shuffles_at_most_50(
+    tmp_path: Path, settings: str, expected: str
+) -> None:
+    conf = tmp_path / "conf.yaml"
+    conf.write_text(f"project: t\nspark:\n  master: local[2]\n  settings:\n    spark.ui.enabled: 'false'\n{settings}")
+    assert settings_without_jars(load_config(conf, env={}))["spark.databricks.delta.snapshotPartitions"] == expected
+
+
 def test_an_unreachable_master_is_a_typed_error_in_seconds() -> None:
     with pytest.raises(SparkMasterUnreachableError, match="FEATURELAKE_SPARK_MASTER"):
         check_master_reachable(f"spark://127.0.0.1:{free_port()}", timeout_s=2)

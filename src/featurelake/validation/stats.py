@@ -1,5 +1,6 @@
 """Per-partition statistics of each feature: null rate, min, max, mean, stddev, distinct count
-(HyperLogLog++ with 1% relative standard deviation: exact counts would cost a shuffle each).
+(HyperLogLog++ with 5% relative standard deviation: exact counts would cost a shuffle each,
+and 1% made this job 5x slower, 4 of the 27 s of a small backfill as a fresh process).
 
 Computed in one Spark aggregation over the batch (grouped by partition), stored as one
 JSON file per published partition: `<lake_root>/_validation/stats/<view>/v<version>/<date>.json`.
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 
 _ORDERED = {"int64", "double", "timestamp", "string", "bool"}
 _NUMERIC = {"int64", "double"}
+DISTINCT_RSD = 0.05
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,7 @@ def compute_stats(rows: DataFrame, view: FeatureView, run: str) -> list[FeatureS
         aggs.append(F.count(col).alias(f"{i}_n"))
         if feature.dtype in _ORDERED:
             aggs += [
-                F.approx_count_distinct(col, rsd=0.01).alias(f"{i}_distinct"),
+                F.approx_count_distinct(col, rsd=DISTINCT_RSD).alias(f"{i}_distinct"),
                 F.min(col).alias(f"{i}_min"),
                 F.max(col).alias(f"{i}_max"),
             ]
