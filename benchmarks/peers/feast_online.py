@@ -63,13 +63,16 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--redis", required=True)
     parser.add_argument("--users", type=int, required=True)
+    parser.add_argument("--repo", type=Path, help="keep the feature repo here (for `feast serve`)")
+    parser.add_argument("--no-reads", action="store_true", help="materialize only")
     args = parser.parse_args()
 
     from feast import Entity, FeatureStore, FeatureView, Field
     from feast.infra.offline_stores.contrib.spark_offline_store.spark_source import SparkSource
     from feast.types import Float64, Int64
 
-    base = Path(tempfile.mkdtemp(prefix="feast-online-"))
+    base = args.repo or Path(tempfile.mkdtemp(prefix="feast-online-"))
+    base.mkdir(parents=True, exist_ok=True)
     (base / "feature_store.yaml").write_text(FEATURE_STORE_YAML.format(base=base, redis=args.redis))
     user = Entity(name="user", join_keys=["user_id"])
     stats = FeatureView(
@@ -86,6 +89,8 @@ def main() -> None:
     store.materialize(datetime(2024, 12, 1), datetime(2025, 8, 1))
     seconds = time.perf_counter() - started
     print(f"Feast materialize: {args.users:,} entities in {seconds:.1f}s = {args.users / seconds:,.0f} entities/s")
+    if args.no_reads:
+        return
     one = latencies(store, args.users, 1, 10_000)
     hundred = latencies(store, args.users, 100, 2_000)
     print(f"Feast online read, 5 features x 1 entity: p50 {percentile(one, 0.5):.3f} ms, "

@@ -223,42 +223,6 @@ def test_wrong_password_is_a_clear_error_and_the_watermark_is_untouched(
         server.stop()
 
 
-def test_http_feature_server_answers_like_the_python_api(spark, online_lake) -> None:  # type: ignore[no-untyped-def]
-    import json
-    import urllib.error
-    import urllib.request
-
-    from featurelake.online.server import feature_server
-
-    conf, registry = online_lake
-    materialize_view(spark, conf, registry, "user_embedding", full=True)
-    store = FeatureStore(conf=conf, spark=spark)
-    server = feature_server(store.online, store.registry, port=0)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_address[1]}"
-
-    def post(body: dict) -> tuple[int, dict]:  # type: ignore[type-arg]
-        request = urllib.request.Request(f"{base}/get-online-features", json.dumps(body).encode(), method="POST")
-        try:
-            with urllib.request.urlopen(request) as response:
-                return response.status, json.loads(response.read())
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read())
-
-    try:
-        features = ["user_embedding:behaviour_embedding", "user_stats:spend_30d"]
-        status, got = post({"features": features, "entities": {"user_id": [1, 2, -5]}})
-        want = store.get_online_features(features, [{"user_id": u} for u in (1, 2, -5)]).to_dict()
-        assert status == 200 and got["user_id"] == [1, 2, -5]
-        assert got["behaviour_embedding"][:2] == [v.tolist() for v in want["behaviour_embedding"][:2]]
-        assert got["behaviour_embedding"][2] is None and got["spend_30d"] == want["spend_30d"]
-        assert post({"features": ["nope:x"], "entities": {"user_id": [1]}})[0] == 400
-        with urllib.request.urlopen(f"{base}/openapi.json") as response:
-            assert "/get-online-features" in json.loads(response.read())["paths"]
-    finally:
-        server.shutdown()
-
-
 def test_a_commit_not_made_by_featurelake_makes_the_next_run_read_everything(spark, online_lake, redis_client) -> None:  # type: ignore[no-untyped-def]
     conf, registry = online_lake
     materialize_view(spark, conf, registry, "user_stats", full=True)

@@ -5,8 +5,6 @@ back; a client that does not trust the CA gets a clear TLS error."""
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,47 +27,12 @@ from featurelake.online.writer import WriteSpec, partition_writer
 PASSWORD = "tls-test-secret"
 
 
-def _certificate(subject: str, key, issuer_name: str, issuer_key, ca: bool):  # type: ignore[no-untyped-def]
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.x509.oid import NameOID
-
-    now = dt.datetime.now(dt.UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
-        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer_name)]))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    )
-    if not ca:
-        names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
-    return builder.sign(issuer_key, hashes.SHA256())
-
-
-def make_ca_and_server_cert(directory: Path, name: str) -> ServerTls:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-    ca_key, server_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    ca = _certificate(f"{name} CA", ca_key, f"{name} CA", ca_key, ca=True)
-    server = _certificate("127.0.0.1", server_key, f"{name} CA", ca_key, ca=False)
-    files = ServerTls(directory / f"{name}-server.pem", directory / f"{name}-server.key", directory / f"{name}-ca.pem")
-    files.cert.write_bytes(server.public_bytes(serialization.Encoding.PEM))
-    files.ca_cert.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    files.key.write_bytes(server_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                   serialization.NoEncryption()))  # fmt: skip
-    return files
-
-
 @pytest.fixture(scope="module")
-def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RedisServer, ServerTls, Path]]:
+def tls_server(
+    tmp_path_factory: pytest.TempPathFactory, make_tls_files
+) -> Iterator[tuple[RedisServer, ServerTls, Path]]:  # type: ignore[no-untyped-def]
     base = tmp_path_factory.mktemp("redis-tls")
-    files = make_ca_and_server_cert(base, "featurelake-test")
+    files = make_tls_files(base, "featurelake-test")
     server = start_redis_server(base / "data", port=free_port(), appendonly=False, password=PASSWORD, tls=files)
     try:
         yield server, files, base
@@ -102,9 +65,9 @@ def test_materialization_writes_and_reads_work_over_tls(tls_server) -> None:  # 
     assert 0 < client.pttl("tlstest:v:v1:42") <= 60_000
 
 
-def test_a_ca_that_did_not_sign_the_server_is_a_clear_tls_error(tls_server) -> None:  # type: ignore[no-untyped-def]
+def test_a_ca_that_did_not_sign_the_server_is_a_clear_tls_error(tls_server, make_tls_files) -> None:  # type: ignore[no-untyped-def]
     server, _, base = tls_server
-    other = make_ca_and_server_cert(base, "someone-else")
+    other = make_tls_files(base, "someone-else")
     with pytest.raises(RedisTlsError, match="certificate verify failed") as error:
         connect(_conf(base, server, tls=True, ca=other.ca_cert))
     assert "redis.tls_ca_cert" in str(error.value) and PASSWORD not in str(error.value)

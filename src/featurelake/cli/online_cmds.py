@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from featurelake.cli.common import ConfOption, app, out, serve_until_interrupted, view_job
+from featurelake.cli.common import ConfOption, app, out, view_job
 from featurelake.config import load_config
 from featurelake.errors import FeaturelakeError
 
@@ -92,15 +93,35 @@ def consistency_cmd(
 
 @app.command("serve")
 def serve_cmd(
-    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 6566,
+    host: Annotated[str, typer.Option(help="Address to bind; anything but loopback needs TLS and tokens.")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(help="Port.")] = 6566,
+    workers: Annotated[int, typer.Option(help="Worker processes (about one per core).")] = 1,
+    tls_cert: Annotated[Path | None, typer.Option(help="PEM certificate: serve HTTPS.")] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="PEM private key of --tls-cert.")] = None,
+    token_file: Annotated[
+        Path | None, typer.Option(help="Accepted bearer tokens, one per line (also FEATURELAKE_SERVE_TOKENS).")
+    ] = None,
+    max_entities: Annotated[int, typer.Option(help="Entities per request (more: 400).")] = 1000,
+    max_body_bytes: Annotated[int, typer.Option(help="Request body size (more: 413).")] = 1 << 20,
+    timeout_s: Annotated[float, typer.Option(help="Redis must answer within this (else 503).")] = 1.0,
+    registry_refresh_s: Annotated[float, typer.Option(help="How often to look for a newly applied registry.")] = 10.0,
+    access_log: Annotated[bool, typer.Option(help="JSON access lines on stderr (never headers or tokens).")] = True,
     conf: ConfOption = None,
 ) -> None:
-    """Serve online features over HTTP on 127.0.0.1 (JSON; OpenAPI at /openapi.json) until Ctrl-C."""
-    from featurelake.online.server import feature_server
-    from featurelake.store import FeatureStore
+    """Serve online features over HTTP(S) until SIGTERM / Ctrl-C (OpenAPI at /openapi.json, metrics at /metrics)."""
+    from featurelake.serving.run import run_server
+    from featurelake.serving.settings import ServeSettings
 
-    store = FeatureStore(conf=load_config(conf))
-    server = feature_server(store.online, store.registry, port)
-    out.print(f"serving online features at http://127.0.0.1:{server.server_address[1]}/get-online-features "
-              f"(OpenAPI: /openapi.json; Ctrl-C stops)")  # fmt: skip
-    serve_until_interrupted(server)
+    settings = ServeSettings(
+        host=host, port=port, workers=workers, conf=str(conf) if conf else None,
+        tls_cert=str(tls_cert) if tls_cert else None, tls_key=str(tls_key) if tls_key else None,
+        token_file=str(token_file) if token_file else None, max_entities=max_entities,
+        max_body_bytes=max_body_bytes, timeout_s=timeout_s, registry_refresh_s=registry_refresh_s,
+        access_log=access_log,
+    )  # fmt: skip
+    scheme = "https" if settings.tls else "http"
+    started = (f"serving online features at {scheme}://{host}:{port}/get-online-features with {workers} worker(s) "
+               f"(OpenAPI: /openapi.json; Ctrl-C stops)")  # fmt: skip
+    run_server(settings, say=lambda: out.print(started))

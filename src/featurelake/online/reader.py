@@ -56,29 +56,51 @@ class OnlineReader:
     def __init__(self, client: redis.Redis, registry: Registry) -> None:
         self.client = client
         self.registry = registry
-        self._plans: dict[tuple[tuple[FeatureRef, ...], bool], tuple[_ViewPlan, ...]] = {}
+        self._plans = ReadPlans(registry)
 
     def get(
         self, refs: Sequence[FeatureRef], entity_rows: Sequence[dict[str, Any]], full_feature_names: bool = False
     ) -> OnlineFeatures:
+        plans = self._plans.get(refs, full_feature_names)
+        keys = redis_keys(plans, entity_rows)
+        values: list[bytes | None] = self.client.mget(keys) if keys else []  # type: ignore[assignment]
+        return OnlineFeatures(assemble(plans, entity_rows, values))
+
+
+class ReadPlans:
+    """Per-(features, naming) read plans of one registry, built once and cached; shared by the
+    Python API and the feature server, so both read and decode exactly alike."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self._plans: dict[tuple[tuple[FeatureRef, ...], bool], tuple[_ViewPlan, ...]] = {}
+
+    def get(self, refs: Sequence[FeatureRef], full_feature_names: bool) -> tuple[_ViewPlan, ...]:
         plan_key = (tuple(refs), full_feature_names)
         plans = self._plans.get(plan_key)
         if plans is None:
             plans = self._plans[plan_key] = _plan(self.registry, *plan_key)
-        keys: list[str] = []
-        for plan in plans:
-            for row in entity_rows:
-                keys.append(entity_key(plan.prefix, _key_values(row, plan)))
-        values: list[bytes | None] = self.client.mget(keys) if keys else []  # type: ignore[assignment]
-        columns: dict[str, list[Any]] = {}
-        for name in _entity_columns(plans):
-            columns[name] = [row.get(name) for row in entity_rows]
-        n = len(entity_rows)
-        for p, plan in enumerate(plans):
-            decoded = [plan.codec.decode(v) if v is not None else None for v in values[p * n : (p + 1) * n]]
-            for position, name, default in plan.picks:
-                columns[name] = [d[position] if d is not None and d[position] is not None else default for d in decoded]
-        return OnlineFeatures(columns)
+        return plans
+
+
+def redis_keys(plans: Sequence[_ViewPlan], entity_rows: Sequence[dict[str, Any]]) -> list[str]:
+    """The keys of one MGET: every view's key of every entity row, view by view."""
+    return [entity_key(plan.prefix, _key_values(row, plan)) for plan in plans for row in entity_rows]
+
+
+def assemble(
+    plans: Sequence[_ViewPlan], entity_rows: Sequence[dict[str, Any]], values: Sequence[bytes | None]
+) -> dict[str, list[Any]]:
+    """The MGET's answer (in `redis_keys` order) -> {column: [value per entity row]}."""
+    columns: dict[str, list[Any]] = {}
+    for name in _entity_columns(plans):
+        columns[name] = [row.get(name) for row in entity_rows]
+    n = len(entity_rows)
+    for p, plan in enumerate(plans):
+        decoded = [plan.codec.decode(v) if v is not None else None for v in values[p * n : (p + 1) * n]]
+        for position, name, default in plan.picks:
+            columns[name] = [d[position] if d is not None and d[position] is not None else default for d in decoded]
+    return columns
 
 
 def _key_values(row: dict[str, Any], plan: _ViewPlan) -> list[Any]:
