@@ -19,19 +19,25 @@ from featurelake.storage import S3Settings
 
 
 @pytest.mark.parametrize(
-    ("master", "settings", "expected"),
+    ("master", "settings", "collector", "log_file"),
     [
-        ("local[2]", "", LOCAL_DRIVER_JAVA_OPTIONS),
-        ("local[*]", "    spark.driver.extraJavaOptions: -Xss4m\n", "-Xss4m"),
-        ("spark://10.0.0.5:7077", "", None),
+        ("local[2]", "", True, True),
+        ("local[*]", "    spark.driver.extraJavaOptions: -Xss4m\n", False, False),
+        ("spark://10.0.0.5:7077", "", False, True),
     ],
 )
-def test_local_sessions_get_the_throughput_collector_unless_the_conf_says_otherwise(
-    tmp_path: Path, master: str, settings: str, expected: str | None
+def test_drivers_log_to_a_file_and_local_ones_get_the_throughput_collector_unless_the_conf_says_otherwise(
+    tmp_path: Path, master: str, settings: str, collector: bool, log_file: bool
 ) -> None:
     conf = tmp_path / "conf.yaml"
-    conf.write_text(f"project: t\nspark:\n  master: '{master}'\n  settings:\n    spark.ui.enabled: 'false'\n{settings}")
-    assert settings_without_jars(load_config(conf, env={})).get("spark.driver.extraJavaOptions") == expected
+    conf.write_text(f"project: t\nstate_dir: {tmp_path / 'my state'}\nspark:\n  master: '{master}'\n  settings:\n"
+                    f"    spark.ui.enabled: 'false'\n{settings}")  # fmt: skip
+    options = settings_without_jars(load_config(conf, env={}))["spark.driver.extraJavaOptions"]
+    assert (LOCAL_DRIVER_JAVA_OPTIONS in options) == collector
+    assert (f'"-Dfeaturelake.spark.log={tmp_path / "my state" / "logs" / "spark.log"}"' in options) == log_file
+    assert ("-Dlog4j2.configurationFile=" in options) == log_file
+    if not log_file:
+        assert options == "-Xss4m"
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 DEFAULTS_FILE = "spark-defaults.conf"
 LOCAL_DRIVER_JAVA_OPTIONS = "-XX:+UseParallelGC"
 DEFAULT_SNAPSHOT_PARTITIONS = "8"
+LOG4J2_DRIVER = Path(__file__).resolve().parents[1] / "resources" / "log4j2-driver.properties"
 DELTA_SNAPSHOT_PARTITIONS = 50  # Delta's own default
 
 
@@ -44,13 +45,27 @@ def settings_without_jars(conf: FeaturelakeConfig) -> dict[str, str]:
     # fresh process. A view's log holds few files per commit (one per date partition), so
     # the session's shuffle partitions (at most Delta's 50) are plenty; conf/ settings still win.
     settings["spark.databricks.delta.snapshotPartitions"] = snapshot_partitions(conf.spark.settings)
-    if conf.spark.master.startswith("local"):
-        # One JVM does all the work in local mode: the throughput collector beat G1 by ~20%
-        # on the training-set benchmark (benchmarks/README.md). conf/ settings still win.
-        settings["spark.driver.extraJavaOptions"] = LOCAL_DRIVER_JAVA_OPTIONS
+    settings["spark.driver.extraJavaOptions"] = driver_java_options(conf)
     settings.update(object_store_settings_for_spark(conf.spark.jars_dir, conf.lake_root))
     settings.update(conf.spark.settings)
     return settings
+
+
+def driver_java_options(conf: FeaturelakeConfig) -> str:
+    """Spark's log lines to <state_dir>/logs/spark.log (errors still on stderr), and in local
+    mode, where one JVM does all the work, the throughput collector: it beat G1 by ~20% on the
+    training-set benchmark (benchmarks/README.md). A conf/ setting replaces all of it."""
+    options = [
+        f"-Dlog4j2.configurationFile={LOG4J2_DRIVER}",
+        f"-Dfeaturelake.spark.log={spark_log_file(conf)}",
+    ]
+    if conf.spark.master.startswith("local"):
+        options.insert(0, LOCAL_DRIVER_JAVA_OPTIONS)
+    return " ".join(f'"{o}"' if " " in o else o for o in options)
+
+
+def spark_log_file(conf: FeaturelakeConfig) -> Path:
+    return conf.state_dir.resolve() / "logs" / "spark.log"
 
 
 def snapshot_partitions(settings: Mapping[str, str]) -> str:

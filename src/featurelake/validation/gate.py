@@ -100,7 +100,10 @@ def validate_rows(
     paths: ValidationPaths,
     purpose: str = "publish",
 ) -> ValidationOutcome:
-    """Validate `rows` (days [start, end] of the view) and rebuild Data Docs; raises nothing on bad data."""
+    """Validate `rows` (days [start, end] of the view) and rebuild Data Docs; raises nothing on bad data.
+
+    `rows` should be cached: Great Expectations runs one Spark job per metric group over it.
+    """
     from great_expectations.core.run_identifier import RunIdentifier
 
     view = registry.view(view_name)

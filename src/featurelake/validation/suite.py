@@ -45,7 +45,9 @@ def view_checkpoint(context: AbstractDataContext, name: str, checks: list[Check]
     import great_expectations as gx
     from great_expectations.checkpoint.actions import UpdateDataDocsAction
 
-    source = context.data_sources.add_or_update_spark(name=DATASOURCE)
+    # Callers cache the batch before validating it (publish_rows, validate_published): a second
+    # persist() by Great Expectations only made Spark warn "Asked to cache already cached data".
+    source = context.data_sources.add_or_update_spark(name=DATASOURCE, persist=False)
     existing = {asset.name: asset for asset in source.assets}
     asset = existing.get(name) or source.add_dataframe_asset(name=name)
     batch = (
