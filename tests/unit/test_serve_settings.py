@@ -65,3 +65,13 @@ def test_settings_reach_workers_as_json_without_any_token(monkeypatch: pytest.Mo
     assert "secret-token" not in settings.to_env()
     monkeypatch.setenv("FEATURELAKE_SERVE_SETTINGS", settings.to_env())
     assert ServeSettings.from_env() == settings
+
+
+def test_access_lines_are_written_in_whole_lines_of_at_most_pipe_buf_bytes() -> None:
+    from featurelake.serving.access_log import CHUNK, _chunks
+
+    lines = [f'{{"n": {i}, "pad": "{"x" * (i % 300)}"}}' for i in range(2000)]
+    pieces = _chunks(lines)
+    assert all(len(piece) <= CHUNK and piece.endswith(b"\n") for piece, _ in pieces)
+    assert b"".join(p for p, _ in pieces).decode().splitlines() == lines
+    assert sum(n for _, n in pieces) == len(lines)

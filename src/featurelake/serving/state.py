@@ -20,6 +20,7 @@ from featurelake.registry import load_registry
 from featurelake.registry.model import FeatureRef, Registry
 from featurelake.registry.store import RegistryStore
 from featurelake.serving.metrics import REDIS_SECONDS
+from featurelake.serving.mget_batcher import MgetBatcher
 from featurelake.serving.settings import ServeSettings
 
 if TYPE_CHECKING:
@@ -52,6 +53,7 @@ class ServerState:
         self._tokens = tuple(t.encode() for t in settings.tokens())
         self._snapshot = Snapshot.load(config)
         self.redis = _async_client(config, settings.timeout_s)
+        self._mget = MgetBatcher(self.redis)
         self._reload: asyncio.Task[None] | None = None
 
     def snapshot(self) -> Snapshot:
@@ -77,7 +79,7 @@ class ServerState:
         keys = redis_keys(plans, rows)
         started = time.perf_counter()
         try:
-            values: list[Any] = await asyncio.wait_for(self.redis.mget(keys), self.settings.timeout_s) if keys else []
+            values: list[Any] = await asyncio.wait_for(self._mget.mget(keys), self.settings.timeout_s) if keys else []
         except (TimeoutError, OSError) as exc:
             raise RedisReadError(
                 f"Redis did not answer within {self.settings.timeout_s}s ({type(exc).__name__})"
