@@ -39,6 +39,11 @@ def settings_without_jars(conf: FeaturelakeConfig) -> dict[str, str]:
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.pyspark.python": sys.executable,
         "spark.pyspark.driver.python": sys.executable,
+        # On by default in Spark 4: every Column function call then makes 3+ Py4J calls (read a
+        # setting, set and clear the Python call site) and imports IPython when installed. It
+        # only adds the Python line to query-context error messages; a small backfill made
+        # 5,288 Py4J calls with it, 2,014 without.
+        "spark.python.sql.dataFrameDebugging.enabled": "false",
     }
     # Delta rebuilds a table's state from its log in `snapshotPartitions` tasks, 50 unless
     # set: a 3-4 s stage for a one-commit table on 2 cores, paid at every write and read of a
