@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -177,6 +178,7 @@ def test_answers_like_the_python_api_and_every_bad_request_is_a_400_that_leaves_
             assert status == 400 and payload["error"], case
         assert served.request("POST", "/get-online-features", raw=b"{not json")[0] == 400
         assert served.request("POST", "/get-online-features", raw=b"{" + b" " * 5000 + b"}")[0] == 413
+        assert _slow_body_status(served.port) == 408
         assert served.post({"features": FEATURES, "entities": {"user_id": [7]}})[1]["spend_30d"] == [10.5]
 
         spec = served.request("GET", "/openapi.json")[1]
@@ -225,6 +227,14 @@ def test_a_public_bind_needs_tls_and_tokens_and_a_request_without_a_valid_token_
         code, stderr = _stop(served)
     assert code == 0
     assert not any(token in stderr for token in TOKENS), "a token reached the logs"
+
+
+def _slow_body_status(port: int) -> int:
+    """A client that announces 100 bytes of body and sends 10: answered 408 after the timeout."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"POST /get-online-features HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 100\r\n\r\n{\"features\"")  # fmt: skip
+        return int(sock.recv(200).split(b" ")[1])
 
 
 def _mget_calls(client: Any) -> int:

@@ -43,6 +43,7 @@ _JSON = "application/json"
 _ERROR_TEXT = {
     400: "bad request",
     401: "no valid bearer token",
+    408: "the body did not arrive within the timeout",
     413: "body too large",
     503: "Redis unavailable or slower than the timeout",
 }

@@ -6,6 +6,7 @@ OpenAPI document describes) and the raw ASGI fast path that answers it in produc
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -36,7 +37,12 @@ async def answer(
     try:
         if not state.authorized(authorization):
             raise RejectedError(401, UNAUTHORIZED)
-        request = _parse(await read_limited(body, declared_length, settings.max_body_bytes))
+        try:  # a client that sends its body slowly holds no worker longer than the timeout
+            raw = await asyncio.wait_for(read_limited(body, declared_length, settings.max_body_bytes),
+                                         settings.timeout_s)  # fmt: skip
+        except TimeoutError:
+            raise RejectedError(408, f"the request body did not arrive within {settings.timeout_s}s") from None
+        request = _parse(raw)
         snap = state.snapshot()
         refs = snap.registry.service_refs(request.feature_service) if request.feature_service else []
         refs += snap.registry.resolve_refs(request.features or [])
