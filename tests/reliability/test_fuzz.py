@@ -91,6 +91,7 @@ def test_mutated_specs_compile_or_fail_with_a_typed_error_naming_a_file(soak: bo
                 assert ".yaml" in message or "feature_specs" in message, message
 
     check()
+    print(f"spec mutations: {dict(outcomes)}")  # the figure docs/reliability.md quotes (pytest -s)
     assert outcomes["compiled"] and outcomes["typed error"], f"mutations must reach both outcomes: {outcomes}"
 
 
@@ -174,4 +175,5 @@ def test_any_request_body_is_answered_200_or_4xx_with_a_message(serving, soak: b
         assert lengths <= {entities}, (lengths, entities)
 
     check()
+    print(f"request bodies by status: {dict(seen)}")  # the figure docs/reliability.md quotes (pytest -s)
     assert seen[200] and seen[400], f"the generated requests must reach both answers: {seen}"
