@@ -296,6 +296,32 @@ def test_training_set_on_a_standalone_cluster_with_s3_equals_local_mode(
     assert apps and apps[-1]["cores"] == 2  # it ran on the cluster's executors, not in local mode
 
 
+def test_an_aggregated_view_backfilled_on_the_cluster_equals_local_mode(backfilled, spark, spark_cluster) -> None:  # type: ignore[no-untyped-def]
+    """spark-submit jobs/compute_features.py backfill of the aggregated view on the standalone
+    cluster (two executor JVMs), through the validation gate, into the S3 lake: the days it
+    replaced equal the local-mode run on the local lake, row for row."""
+    from featurelake.spark.session import spark_submit_command
+    from featurelake.validation.records import require_published
+
+    local, remote = backfilled
+    start, end = date(2025, 1, 4), date(2025, 1, 7)
+    on_cluster = remote.model_copy(update={"spark": remote.spark.model_copy(update={
+        "master": spark_cluster.master_url,
+        "settings": {**remote.spark.settings, "spark.executor.cores": "1", "spark.cores.max": "2",
+                     "spark.executor.memory": "1g"}})})  # fmt: skip
+    args = ["backfill", "user_orders", "--start", str(start), "--end", str(end), "--conf", str(remote.source_file)]
+    command = spark_submit_command(on_cluster, Path("jobs") / "compute_features.py", args)
+    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PATH": f"{BIN}:{os.environ['PATH']}"}
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "validation of user_orders v1, day(s) 2025-01-04..2025-01-07" in proc.stdout and "passed" in proc.stdout
+    apps = spark_cluster.state()["completedapps"]
+    assert apps and apps[-1]["cores"] == 2  # on the cluster's executors, not in local mode
+    pd.testing.assert_frame_equal(table(spark, local, "user_orders"), table(spark, remote, "user_orders"))
+    record = require_published(remote.lake_root, "user_orders", 1, start, end)  # read back from S3
+    assert record.rows > 0 and record.delta_version is not None
+
+
 def test_a_view_dag_runs_on_the_cluster_against_the_s3_lake(backfilled, spark, spark_cluster, repo_root: Path,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]  # fmt: skip
     """dag.test(): compute (spark-submit on the cluster: compute, gate, publish to S3), the
