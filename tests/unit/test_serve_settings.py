@@ -75,3 +75,18 @@ def test_access_lines_are_written_in_whole_lines_of_at_most_pipe_buf_bytes() -> 
     assert all(len(piece) <= CHUNK and piece.endswith(b"\n") for piece, _ in pieces)
     assert b"".join(p for p, _ in pieces).decode().splitlines() == lines
     assert sum(n for _, n in pieces) == len(lines)
+
+
+def test_read_plans_stay_bounded_whatever_feature_lists_clients_send(tmp_path: Path) -> None:
+    from itertools import permutations
+
+    from featurelake.online.reader import ReadPlans
+    from featurelake.registry.compile import compile_repo
+
+    registry = compile_repo(Path(__file__).resolve().parents[2] / "feature_specs", "t")
+    refs = [ref for view in registry.views.values() for ref in registry.resolve_refs([view.name])]
+    plans = ReadPlans(registry)
+    for order in permutations(refs[:7]):  # 5,040 orders of the same 7 features
+        plans.get(list(order), False)
+        assert len(plans) <= ReadPlans.MAX_PLANS
+    assert plans.get(refs[:2], True) == plans.get(refs[:2], True)

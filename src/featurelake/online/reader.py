@@ -69,7 +69,13 @@ class OnlineReader:
 
 class ReadPlans:
     """Per-(features, naming) read plans of one registry, built once and cached; shared by the
-    Python API and the feature server, so both read and decode exactly alike."""
+    Python API and the feature server, so both read and decode exactly alike.
+
+    At most MAX_PLANS are kept: a server's clients choose the feature lists, and every order
+    of them is a new key, so an unbounded cache would be theirs to grow.
+    """
+
+    MAX_PLANS = 1024
 
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
@@ -79,8 +85,13 @@ class ReadPlans:
         plan_key = (tuple(refs), full_feature_names)
         plans = self._plans.get(plan_key)
         if plans is None:
+            if len(self._plans) >= self.MAX_PLANS:
+                self._plans.clear()
             plans = self._plans[plan_key] = _plan(self.registry, *plan_key)
         return plans
+
+    def __len__(self) -> int:
+        return len(self._plans)
 
 
 def redis_keys(plans: Sequence[_ViewPlan], entity_rows: Sequence[dict[str, Any]]) -> list[str]:
