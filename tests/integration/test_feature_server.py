@@ -189,6 +189,7 @@ def test_answers_like_the_python_api_and_every_bad_request_is_a_400_that_leaves_
         metrics = served.request("GET", "/metrics")[1]
         assert 'featurelake_requests_total{endpoint="/get-online-features",status="400"}' in metrics
         assert "featurelake_redis_seconds_bucket" in metrics and "featurelake_entities_per_request" in metrics
+        assert 'featurelake_requests_total{endpoint="/ready",status="200"}' in metrics
     finally:
         code, stderr = _stop(served)
     assert code == 0, stderr[-2000:]

@@ -47,6 +47,7 @@ _ERROR_TEXT = {
     413: "body too large",
     503: "Redis unavailable or slower than the timeout",
 }
+_KNOWN = {PATH, "/health", "/ready", "/metrics", "/openapi.json", "/docs"}
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse, "description": text} for code, text in _ERROR_TEXT.items()
 }
@@ -115,8 +116,11 @@ class OnlineFeaturesFastPath:
         self.app, self.settings, self.access = app, settings, access
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] != PATH or scope["method"] != "POST":
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if scope["path"] != PATH or scope["method"] != "POST":
+            await self._metered(scope, receive, send)
             return
         started = time.perf_counter()
         headers = dict(scope["headers"])
@@ -131,6 +135,23 @@ class OnlineFeaturesFastPath:
         await send({"type": "http.response.body", "body": payload})
         client = scope.get("client")
         observe(self.access, "POST", status, started, entities, client[0] if client else None)
+
+    async def _metered(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """FastAPI's endpoints, counted and timed per endpoint and status like the hot one."""
+        started, status = time.perf_counter(), 500
+
+        async def capture(message: MutableMapping[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, capture)
+        finally:
+            endpoint = scope["path"] if scope["path"] in _KNOWN else "other"  # bounded label values
+            REQUESTS.labels(endpoint, str(status)).inc()
+            LATENCY.labels(endpoint, str(status)).observe(time.perf_counter() - started)
 
 
 async def _body(receive: Receive) -> AsyncIterator[bytes]:
