@@ -37,6 +37,20 @@ def percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=1000)[int(q * 1000) - 1]
 
 
+def online_project(base: Path, data: Path, redis_port: int) -> Path:
+    """bench_training_set's project with user_stats online and Redis on `redis_port`, applied;
+    returns the conf path (bench_serve.py starts from the same lake)."""
+    from featurelake.config import load_config
+    from featurelake.registry import apply_specs
+
+    conf_path = project(base, data)
+    stats_spec = base / "specs" / "stats.yaml"
+    stats_spec.write_text(stats_spec.read_text().replace("  ttl: 30d\n", "  ttl: 30d\n  online: true\n"))
+    conf_path.write_text(conf_path.read_text() + f"redis:\n  url: redis://127.0.0.1:{redis_port}/0\n")
+    apply_specs(base / "specs", load_config(conf_path))
+    return conf_path
+
+
 def read_latencies(store, users: int, batch: int, calls: int) -> list[float]:  # type: ignore[no-untyped-def]
     rng = random.Random(batch)
     for _ in range(500):  # warm-up: connection pool, plans
@@ -64,7 +78,6 @@ def main() -> None:
     from featurelake.offline.latest import latest_dir, refresh_latest
     from featurelake.online.materialize import materialize_view
     from featurelake.online.redis_server import free_port, start_redis_server
-    from featurelake.registry import apply_specs
     from featurelake.spark.session import build_spark_session
     from featurelake.store import FeatureStore
 
@@ -72,12 +85,8 @@ def main() -> None:
     port = free_port()
     server = start_redis_server(base / "redis", port=port, appendonly=False)
     try:
-        conf_path = project(base, data)
-        stats_spec = base / "specs" / "stats.yaml"
-        stats_spec.write_text(stats_spec.read_text().replace("  ttl: 30d\n", "  ttl: 30d\n  online: true\n"))
-        conf_path.write_text(conf_path.read_text() + f"redis:\n  url: redis://127.0.0.1:{port}/0\n")
+        conf_path = online_project(base, data, port)
         conf = load_config(conf_path)
-        apply_specs(base / "specs", conf)
         spark = build_spark_session(conf, app_name="bench-online")
         spark.sparkContext.setLogLevel("ERROR")
         store = FeatureStore(repo=base / "specs", conf=conf, spark=spark)

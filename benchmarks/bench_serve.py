@@ -28,7 +28,8 @@ import urllib.request
 from datetime import date
 from pathlib import Path
 
-from bench_training_set import FEATURES, REPO_ROOT, generate, project
+from bench_online import online_project
+from bench_training_set import FEATURES, REPO_ROOT, generate
 
 STATS = FEATURES[:5]
 BIN = Path(sys.executable).parent
@@ -109,19 +110,15 @@ def main() -> None:
     from featurelake.config import load_config
     from featurelake.online.materialize import materialize_view
     from featurelake.online.redis_server import free_port, start_redis_server
-    from featurelake.registry import apply_specs, load_registry
+    from featurelake.registry import load_registry
     from featurelake.spark.session import build_spark_session
 
     base = Path(tempfile.mkdtemp(prefix="fl-bench-serve-"))
     redis_port = free_port()
     server = start_redis_server(base / "redis", port=redis_port, appendonly=False)
     try:
-        conf_path = project(base, data)
-        stats_spec = base / "specs" / "stats.yaml"
-        stats_spec.write_text(stats_spec.read_text().replace("  ttl: 30d\n", "  ttl: 30d\n  online: true\n"))
-        conf_path.write_text(conf_path.read_text() + f"redis:\n  url: redis://127.0.0.1:{redis_port}/0\n")
+        conf_path = online_project(base, data, redis_port)
         conf = load_config(conf_path)
-        apply_specs(base / "specs", conf)
         spark = build_spark_session(conf, app_name="bench-serve")
         spark.sparkContext.setLogLevel("ERROR")
         registry = load_registry(conf)
