@@ -8,6 +8,7 @@ online = store.get_online_features(["user_stats:spend_30d"], [{"user_id": 42}]).
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,12 +18,15 @@ from featurelake.registry import apply_specs, load_registry
 from featurelake.registry.model import FeatureRef, Registry
 from featurelake.registry.store import RegistryStore
 
+INDEX_REFRESH_S = 5.0
+
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
     from featurelake.offline.training_set import TrainingSetInfo
     from featurelake.online.materialize import MaterializeResult
     from featurelake.online.reader import OnlineFeatures, OnlineReader
+    from featurelake.similarity import IndexCache, SimilarResult
 
 
 class FeatureStore:
@@ -72,6 +76,44 @@ class FeatureStore:
     ) -> OnlineFeatures:
         """The newest values online, one Redis round trip for any number of features and entities."""
         return self.online.get(self.resolve(features, feature_service), entity_rows or [], full_feature_names)
+
+    @cached_property
+    def indexes(self) -> IndexCache:
+        """The similarity indexes this process has opened; a new version is picked up within
+        `INDEX_REFRESH_S` of being published, without a restart."""
+        from featurelake.similarity import IndexCache
+
+        return IndexCache(self.config.lake_root, self.config.state_dir / "index-cache", INDEX_REFRESH_S)
+
+    def find_similar(
+        self,
+        feature: str,
+        entity: dict[str, Any] | None = None,
+        vector: Sequence[float] | None = None,
+        k: int = 10,
+        features: list[str] | None = None,
+        filter: dict[str, Any] | None = None,
+    ) -> SimilarResult:
+        """The k live entities nearest to `entity`'s vector (itself left out) or to `vector`, by the
+        feature's index; with `features`, their online values; `filter` on online values keeps K
+        results whenever K entities match. The answer names the index version it came from."""
+        from featurelake.similarity import find_similar, indexed_feature
+
+        ref, _ = indexed_feature(self.registry, feature)
+        index = self.indexes.get(ref.view, self.registry.view(ref.view).version, ref.feature)
+        needs_online = bool(features or filter)
+        return find_similar(index, self.registry, feature, entity=entity, vector=vector, k=k, features=features or [],
+                            filter=filter, fetch=self._fetch_full_names if needs_online else None)  # fmt: skip
+
+    def find_similar_batch(self, queries: DataFrame, feature: str, k: int = 10) -> DataFrame:
+        """find_similar for a Spark DataFrame of entities (join key columns) or of `vector`s: one row
+        per (query, neighbour), ranked; a query that cannot be answered gets one row saying why."""
+        from featurelake.similarity.batch import find_similar_batch
+
+        return find_similar_batch(self.spark, self.registry, self.indexes, queries, feature, k)
+
+    def _fetch_full_names(self, refs: list[FeatureRef], rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+        return self.online.get(refs, rows, full_feature_names=True).to_dict()
 
     def materialize(self, view: str, full: bool = False, reset: bool = False) -> MaterializeResult:
         """Write the newest row per entity of an online view into Redis (incremental unless

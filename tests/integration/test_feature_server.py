@@ -331,3 +331,93 @@ def test_a_shutdown_under_load_fails_no_request_in_flight(lake: Lake) -> None:
     answered = [json.loads(line)["status"] for line in stderr.splitlines() if line.startswith('{"method": "POST"')]
     assert before > 20 and outcomes["bad status"] == 0, (outcomes, bad[:3])
     assert set(answered) == {200} and len(answered) == outcomes["ok"], (len(answered), outcomes)
+
+
+def _publish_embedding_index(conf: FeaturelakeConfig, first_user: int, delta_version: int) -> str:
+    """An index of user_embedding:behaviour_embedding over users first_user.. (clustered vectors)."""
+    import numpy as np
+
+    from featurelake.similarity import indexed_feature
+    from featurelake.similarity.build import build_index, new_index_id
+    from featurelake.similarity.files import index_root, publish
+
+    registry = load_registry(conf)
+    _, spec = indexed_feature(registry, "user_embedding:behaviour_embedding")
+    rng = np.random.default_rng(delta_version)
+    vectors = (rng.normal(size=(8, 16))[rng.integers(0, 8, 500)] + 0.2 * rng.normal(size=(500, 16))).astype("float32")
+    root = index_root(conf.lake_root, "user_embedding", 1, "behaviour_embedding")
+    index_id = new_index_id(delta_version)
+    folder = Path(root) / index_id
+    users = {"user_id": list(range(first_user, first_user + 500))}
+    present, event_us = np.ones(500, dtype=bool), np.full(500, 10**15)
+    manifest = build_index("user_embedding:behaviour_embedding", spec, users, vectors, present, event_us,
+                           delta_version, 1, 7 * 86400, folder, index_id)  # fmt: skip
+    assert publish(root, folder, manifest)
+    return index_id
+
+
+def test_similar_answers_like_the_python_api_and_swaps_versions_under_load(lake: Lake) -> None:
+    from featurelake.store import FeatureStore
+
+    first = _publish_embedding_index(lake.conf, first_user=0, delta_version=1)
+    served = _serve(lake, "--workers", "2", "--registry-refresh-s", "0.3")
+    try:
+        query = {"feature": "user_embedding:behaviour_embedding", "entity": {"user_id": 7}, "k": 5,
+                 "features": ["user_stats:spend_30d"]}  # fmt: skip
+        status, got, _ = served.request("POST", "/similar", query)
+        want = FeatureStore(conf=lake.conf).find_similar(**query).to_dict()
+        assert status == 200 and got == json.loads(json.dumps(want)) and got["index_id"] == first
+        assert len(got["neighbours"]) == 5 and all("spend_30d" in n["features"] for n in got["neighbours"])
+        bad = {
+            "wrong length": {"feature": query["feature"], "vector": [0.1] * 3},
+            "k zero": {**query, "k": 0},
+            "k too big": {**query, "k": 5000},
+            "unknown entity": {**query, "entity": {"user_id": 10**9}},
+            "not indexed": {**query, "feature": "user_stats:spend_30d"},
+            "unknown feature": {**query, "feature": "user_embedding:nope"},
+            "entity and vector": {**query, "vector": [0.1] * 16},
+            "bad filter": {**query, "filter": {"user_stats:spend_30d": {"near": 1}}},
+            "unknown key": {**query, "top": 3},
+        }
+        for case, body in bad.items():
+            status, payload, _ = served.request("POST", "/similar", body)
+            assert status == 400 and payload["error"], case
+        nan = b'{"feature": "user_embedding:behaviour_embedding", "vector": [' + b"NaN, " * 15 + b"1.0]}"
+        assert served.request("POST", "/similar", raw=nan)[0] == 400
+        spec = served.request("GET", "/openapi.json")[1]
+        assert (
+            "vector"
+            in spec["paths"]["/similar"]["post"]["requestBody"]["content"]["application/json"]["schema"]["properties"]
+        )
+
+        answers: list[tuple[int, str, list[int]]] = []
+        stop = threading.Event()
+
+        def client() -> None:  # about 200 requests/s over 4 clients
+            while not stop.is_set():
+                status, body, _ = served.request("POST", "/similar", {"feature": query["feature"],
+                                                                      "vector": [0.3] * 16, "k": 5})  # fmt: skip
+                answers.append(
+                    (status, body.get("index_id", ""), [n["entity"]["user_id"] for n in body.get("neighbours", [])])
+                )
+                time.sleep(0.02)
+
+        threads = [threading.Thread(target=client) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        time.sleep(0.5)
+        second = _publish_embedding_index(lake.conf, first_user=5000, delta_version=2)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and sum(a[1] == second for a in answers[-20:]) < 20:
+            time.sleep(0.1)
+        stop.set()
+        for thread in threads:
+            thread.join()
+        assert {a[0] for a in answers} == {200}, "no request fails during a swap"
+        assert {a[1] for a in answers} == {first, second}
+        for _, index_id, users in answers:  # never a mix: each answer holds only its version's users
+            assert len(users) == 5 and all((u >= 5000) == (index_id == second) for u in users)
+        metrics = served.request("GET", "/metrics")[1]
+        assert 'featurelake_requests_total{endpoint="/similar",status="200"}' in metrics
+    finally:
+        assert _stop(served)[0] == 0

@@ -20,6 +20,7 @@ from featurelake.cli import (  # noqa: F401  (they register commands)
     compute_cmds,
     monitoring_cmds,
     online_cmds,
+    similarity_cmds,
     specs_cmds,
     training_cmds,
     validation_cmds,

@@ -43,6 +43,10 @@ def materialize_cmd(
         f"{view}: {scope}; {result.entities:,} entities, {result.written:,} values written "
         f"({result.seconds:.1f}s, Delta version {result.delta_version})"
     )
+    for index in result.indexes:
+        recall = index.recall_check.get("recall", 1.0)
+        out.print(f"  similarity index {index.ref}: {index.index_id}, {index.entities:,} entities, "
+                  f"recall@10 self-check {recall:.3f} ({index.build_seconds:.1f}s)")  # fmt: skip
 
 
 def _entity_value(text: str) -> Any:
@@ -50,6 +54,17 @@ def _entity_value(text: str) -> Any:
         return int(text)
     except ValueError:
         return text
+
+
+def entity_row(items: list[str]) -> dict[str, Any]:
+    """`--entity user_id=42 --entity region=eu` -> {"user_id": 42, "region": "eu"}."""
+    row = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise EntityArgumentError(value=item)
+        row[key] = _entity_value(value)
+    return row
 
 
 @app.command("get-online")
@@ -61,12 +76,7 @@ def get_online_cmd(
     """Read features of one entity from Redis, as JSON (embeddings as lists)."""
     from featurelake.store import FeatureStore
 
-    row = {}
-    for item in entity:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise EntityArgumentError(value=item)
-        row[key] = _entity_value(value)
+    row = entity_row(entity)
     store = FeatureStore(conf=load_config(conf))
     result = store.get_online_features([f for f in features.split(",") if f], [row]).to_dict()
     plain = {

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING
 
@@ -31,6 +31,8 @@ from featurelake.online.keys import view_prefix, watermark_key
 from featurelake.online.redis_server import connect, redis_settings
 from featurelake.online.writer import RESULT_SCHEMA, WriteSpec, partition_writer
 from featurelake.registry.model import Registry
+from featurelake.similarity.files import IndexManifest
+from featurelake.similarity.materialize import build_view_indexes
 from featurelake.specs.models import FeatureView, duration_seconds
 
 if TYPE_CHECKING:
@@ -65,6 +67,7 @@ class MaterializeResult:
     written: int
     seconds: float
     source: str = "replaced days"  # what the rows were read from
+    indexes: list[IndexManifest] = field(default_factory=list)  # similarity indexes built by this run
 
     @property
     def entities_per_s(self) -> float:
@@ -145,9 +148,10 @@ def materialize_view(
     mark = None if full else read_watermark(client, mark_key)
     current = int(DeltaTable.forPath(spark, path).history(1).collect()[0]["version"])
     days = None if mark is None else days_since(spark, path, mark.delta_version)
-    if mark is not None and days == []:
-        return MaterializeResult(view_name, False, current, [], 0, 0, time.monotonic() - started)
     keys = registry.join_keys(view_name)
+    if mark is not None and days == []:  # nothing new; an index declared since is still built
+        built = build_view_indexes(spark, conf, view, keys, current, only_missing=True)
+        return MaterializeResult(view_name, False, current, [], 0, 0, time.monotonic() - started, indexes=built)
     if days:
         replaced = each_day(days)
         table = spark.read.format("delta").option("versionAsOf", current).load(path)
@@ -172,11 +176,15 @@ def materialize_view(
         int(totals[1] or 0),
         int(totals[2] if totals[2] is not None else -1),
     )
+    # Indexes hold exactly the rows just written (same Delta version); a failed build keeps
+    # the watermark where it was, so the next run builds them again.
+    built = build_view_indexes(spark, conf, view, keys, current)
     # Only now, with every write acknowledged, does the watermark move.
     previous_newest = mark.max_event_us if mark else -1
     client.hset(mark_key, mapping=_watermark_fields(current, max(newest, previous_newest)))  # type: ignore[arg-type]
     read_all = mark is None or days is None
-    return MaterializeResult(view_name, read_all, current, days, entities, written, time.monotonic() - started, source)
+    return MaterializeResult(view_name, read_all, current, days, entities, written, time.monotonic() - started, source,
+                             built)  # fmt: skip
 
 
 def _redis_error(message: str) -> str:

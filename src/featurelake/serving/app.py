@@ -30,9 +30,13 @@ from featurelake.serving.models import (
     OnlineFeaturesRequest,
     OnlineFeaturesResponse,
     ReadyResponse,
+    SimilarRequest,
+    SimilarResponse,
 )
 from featurelake.serving.online_features import PATH, UNAUTHORIZED, answer, error_body
 from featurelake.serving.settings import ServeSettings
+from featurelake.serving.similar import PATH as SIMILAR_PATH
+from featurelake.serving.similar import answer_similar
 from featurelake.serving.state import ServerState
 
 Scope = MutableMapping[str, Any]
@@ -47,7 +51,7 @@ _ERROR_TEXT = {
     413: "body too large",
     503: "Redis unavailable or slower than the timeout",
 }
-_KNOWN = {PATH, "/health", "/ready", "/metrics", "/openapi.json", "/docs"}
+_KNOWN = {PATH, SIMILAR_PATH, "/health", "/ready", "/metrics", "/openapi.json", "/docs"}
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse, "description": text} for code, text in _ERROR_TEXT.items()
 }
@@ -86,6 +90,21 @@ def create_app(settings: ServeSettings | None = None) -> OnlineFeaturesFastPath:
                                                  request.headers.get("content-length"), request.stream())  # fmt: skip
         client = request.client.host if request.client else None
         observe(access, "POST", status, started, entities, client)
+        return Response(payload, status_code=status, media_type=_JSON)
+
+    similar_schema = SimilarRequest.model_json_schema()
+
+    @app.post(
+        SIMILAR_PATH,
+        summary="The k entities most similar to an entity or a vector (similarity index of an embedding)",
+        response_model=SimilarResponse,
+        responses=_ERRORS,
+        openapi_extra={"requestBody": {"required": True, "content": {_JSON: {"schema": similar_schema}}}},
+    )
+    async def similar(request: Request) -> Response:
+        status, payload = await answer_similar(request.app.state.server, settings,
+                                               request.headers.get("authorization"),
+                                               request.headers.get("content-length"), request.stream())  # fmt: skip
         return Response(payload, status_code=status, media_type=_JSON)
 
     @app.get("/health", response_model=HealthResponse, summary="The process is up")

@@ -22,6 +22,7 @@ from featurelake.registry.store import RegistryStore
 from featurelake.serving.metrics import REDIS_SECONDS
 from featurelake.serving.mget_batcher import MgetBatcher
 from featurelake.serving.settings import ServeSettings
+from featurelake.similarity import IndexCache
 
 if TYPE_CHECKING:
     import redis.asyncio
@@ -55,6 +56,8 @@ class ServerState:
         self.redis = _async_client(config, settings.timeout_s)
         self._mget = MgetBatcher(self.redis)
         self._reload: asyncio.Task[None] | None = None
+        # Requests never check for new index versions; the reload loop does, and swaps them in.
+        self.indexes = IndexCache(config.lake_root, config.state_dir / "index-cache", settings.registry_refresh_s)
 
     def snapshot(self) -> Snapshot:
         return self._snapshot
@@ -112,6 +115,11 @@ class ServerState:
                     log.warning("registry version %s loaded", current)
             except Exception as exc:  # keep serving the version we have; say why once per try
                 log.warning("registry reload failed, still serving version %s: %s", self._snapshot.version, exc)
+            for view, version, feature in self.indexes.loaded():
+                before = self.indexes.get(view, version, feature, max_age_s=float("inf")).manifest.index_id
+                after = (await asyncio.to_thread(self.indexes.refresh, view, version, feature)).manifest.index_id
+                if after != before:
+                    log.warning("similarity index of %s:%s: %s loaded", view, feature, after)
 
     async def close(self) -> None:
         if self._reload is not None:

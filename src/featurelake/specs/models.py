@@ -172,6 +172,21 @@ class Aggregation(SpecModel):
     window: Window = Field(description="How far back from the day's end the aggregate looks: 1h .. 365d.")
 
 
+class VectorIndex(SpecModel):
+    """An approximate nearest-neighbour (HNSW) index, rebuilt by every materialization of the view."""
+
+    metric: Literal["cosine", "ip", "l2"] = Field(
+        default="cosine", description="cosine: 1 - cos; ip: 1 - dot product; l2: squared Euclidean distance."
+    )
+    connectivity: int = Field(
+        default=16, ge=4, le=128, description="HNSW edges per node (M): more = better recall, bigger index."
+    )
+    expansion_add: int = Field(
+        default=128, ge=8, le=4096, description="Candidates kept while building (ef_construction)."
+    )
+    expansion_search: int = Field(default=128, ge=8, le=4096, description="Candidates kept while searching (ef).")
+
+
 class Feature(SpecModel):
     """One feature of a view."""
 
@@ -188,6 +203,9 @@ class Feature(SpecModel):
     expectations: list[Expectation] = Field(
         default_factory=list,
         description="Data checks before publishing: not_null, unique, between, mean_between, in_set, regex.",
+    )
+    index: VectorIndex | None = Field(
+        default=None, description="Similarity search over this embedding (online views only); see docs/similarity.md."
     )
 
     @field_validator("expression")
@@ -213,6 +231,13 @@ class Feature(SpecModel):
     def _aggregation_fits_dtype(cls, value: Aggregation | None, info: ValidationInfo) -> Aggregation | None:
         if value is not None and "dtype" in info.data:
             _check_aggregation_dtype(value.function, info.data["dtype"])
+        return value
+
+    @field_validator("index")
+    @classmethod
+    def _index_only_for_embeddings(cls, value: VectorIndex | None, info: ValidationInfo) -> VectorIndex | None:
+        if value is not None and info.data.get("dtype", "embedding") != "embedding":
+            raise ValueError("`index` is only for dtype embedding: similarity search compares vectors")
         return value
 
     @field_validator("default")
@@ -290,6 +315,17 @@ class FeatureView(SpecModel):
             raise ValueError(
                 f"schedule {value!r} is neither a preset ({', '.join(sorted(SCHEDULE_PRESETS))}) "
                 "nor a 5-field cron expression like '0 3 * * *'"
+            )
+        return value
+
+    @field_validator("features")
+    @classmethod
+    def _indexes_need_online(cls, value: list[Feature], info: ValidationInfo) -> list[Feature]:
+        indexed = [f.name for f in value if f.index is not None]
+        if indexed and not info.data.get("online", False):
+            raise ValueError(
+                f"feature {indexed[0]!r} has an `index`, which is built when the view is materialized: "
+                "set `online: true` on the view, or remove the index"
             )
         return value
 

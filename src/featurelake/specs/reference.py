@@ -20,6 +20,7 @@ _SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("`feature_view:`", models.FeatureView),
     ("`features:` items", models.Feature),
     ("`aggregation:`", models.Aggregation),
+    ("`index:` (on an embedding feature)", models.VectorIndex),
     ("`feature_services:` items", models.FeatureService),
 ]
 _EXPECTATIONS: list[tuple[str, type[BaseModel], str]] = [
