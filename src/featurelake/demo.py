@@ -99,6 +99,9 @@ def train_churn_model(training_set: str, features: list[str]) -> ModelScore:
     return ModelScore(auc, len(train), len(test), float(frame["churned"].mean()))
 
 
+SIMILAR_FEATURE = "user_embedding:behaviour_embedding"
+
+
 def run_demo(
     conf: FeaturelakeConfig,
     repo: Path,
@@ -134,6 +137,7 @@ def run_demo(
     # The user of the latest label: one whose features the model just used.
     latest_user = int(labels.sort_values("event_timestamp").user_id.iloc[-1])
     checked = _online_offline_check(store, conf, say, latest_user)
+    _similar_users(store, say, latest_user)
     paths = ValidationPaths.from_config(conf)
     say(f"done in {time.monotonic() - started:.0f}s")
     say(f"  Delta feature tables: {conf.lake_root}/features/")
@@ -162,6 +166,19 @@ def _backfill_all(store: FeatureStore, conf: FeaturelakeConfig, size: DatasetSiz
             say(warning.line())
 
 
+def _similar_users(store: FeatureStore, say: Say, user: int) -> None:
+    """The users whose behaviour embedding is nearest to `user`'s, from the similarity index."""
+    from featurelake.similarity import EntityNotIndexedError
+
+    try:
+        found = store.find_similar(SIMILAR_FEATURE, entity={"user_id": user}, k=5, features=["user_stats:spend_30d"])
+    except EntityNotIndexedError:  # the user's embedding is past the view's ttl
+        say(f"similar users: user {user} has no live embedding")
+        return
+    nearest = ", ".join(f"{n.entity['user_id']} ({1 - n.distance:.3f})" for n in found.neighbours)
+    say(f"similar users to {user} by {SIMILAR_FEATURE} (cosine similarity), index {found.index_id}: {nearest}")
+
+
 def _materialize_online(store: FeatureStore, say: Say) -> None:
     from featurelake.compute.progress import spark_progress
 
@@ -171,6 +188,9 @@ def _materialize_online(store: FeatureStore, say: Say) -> None:
             with spark_progress(store.spark, f"{name}: materializing into Redis"):
                 result = store.materialize(name, reset=True)
             say(f"materialize {name} (full): {result.entities:,} entities into Redis in {result.seconds:.1f}s")
+            for index in result.indexes:
+                say(f"  similarity index {index.ref}: {index.entities:,} live entities, recall@10 self-check "
+                    f"{index.recall_check.get('recall', 1.0):.3f}, built in {index.build_seconds:.1f}s")  # fmt: skip
 
 
 def _online_offline_check(store: FeatureStore, conf: FeaturelakeConfig, say: Say, user: int) -> int:

@@ -131,4 +131,11 @@ def test_demo_output_is_computed_not_printed(demo_project) -> None:  # type: ign
     assert 0.5 < auc <= 1.0, "the churn features carry signal"
     checked = int(re.search(r"online/offline check: ([\d,]+) entities", out).group(1).replace(",", ""))  # type: ignore[union-attr]
     assert checked >= 300
+    similar = re.search(
+        r"similar users to (\d+) by user_embedding:behaviour_embedding .*index (d\d+-\w+): (.+)$", out, re.M
+    )
+    assert similar is not None, out[-1500:]
+    neighbours = [int(part.split()[0]) for part in similar.group(3).split(", ")]
+    assert len(neighbours) == 5 and int(similar.group(1)) not in neighbours
+    assert "similarity index user_embedding:behaviour_embedding:" in out
     assert (demo_project.lake / "training_sets" / "churn.metadata.json").is_file()

@@ -5,6 +5,7 @@ validation gate, training sets, materialization, and two writers racing on one t
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -12,6 +13,7 @@ import uuid
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -357,3 +359,32 @@ def test_a_view_dag_runs_on_the_cluster_against_the_s3_lake(backfilled, spark, s
     pd.testing.assert_frame_equal(on_day[0].reset_index(drop=True), on_day[1].reset_index(drop=True))
     report = check_consistency(spark, remote, load_registry(remote), "user_stats", sample=None)
     assert report.consistent and report.checked > 0, report.mismatches[:3]
+
+
+def test_a_similarity_index_on_s3_is_built_downloaded_checked_and_queried(backfilled, spark, redis_client) -> None:  # type: ignore[no-untyped-def]
+    """materialize builds the index into the S3 lake; a reader downloads it once, checks its
+    checksums, and answers from Python and from Spark executors (addFile from s3a)."""
+    from featurelake.similarity import IndexFilesError
+    from featurelake.similarity.files import ENTITIES_FILE, index_root
+
+    _, remote = backfilled
+    registry = load_registry(remote)
+    backfill_view(spark, registry, "user_embedding", remote.lake_root, FIRST, LAST, lease=remote.lease)
+    store = FeatureStore(repo="feature_specs", conf=remote, spark=spark)
+    (built,) = store.materialize("user_embedding", full=True).indexes
+    root = index_root(remote.lake_root, "user_embedding", 1, "behaviour_embedding")
+    assert storage_for(root).exists(join(root, built.index_id, "manifest.json")) and built.entities > 0
+    user = store.indexes.get("user_embedding", 1, "behaviour_embedding").entities(np.arange(1))[0]
+    found = store.find_similar("user_embedding:behaviour_embedding", entity=user, k=3)
+    assert found.index_id == built.index_id and len(found.neighbours) == 3
+    cached = Path(remote.state_dir) / "index-cache" / built.index_id
+    assert (cached / ENTITIES_FILE).is_file()
+    batch = store.find_similar_batch(spark.createDataFrame([user]), "user_embedding:behaviour_embedding", 3).toPandas()
+    assert batch.neighbour_user_id.tolist() == [n.entity["user_id"] for n in found.neighbours]
+
+    storage_for(root).write(join(root, built.index_id, ENTITIES_FILE), b"tampered")
+    shutil.rmtree(cached)
+    fresh = FeatureStore(repo="feature_specs", conf=remote, spark=spark)
+    with pytest.raises(IndexFilesError, match="does not match its checksum"):
+        fresh.find_similar("user_embedding:behaviour_embedding", entity=user, k=3)
+    assert not cached.exists()

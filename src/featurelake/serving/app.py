@@ -12,6 +12,7 @@ of the CPU time of a request. FastAPI keeps its route, so the OpenAPI document d
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 import time
@@ -67,6 +68,7 @@ def create_app(settings: ServeSettings | None = None) -> OnlineFeaturesFastPath:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = ServerState(settings, load_config(settings.conf))
         app.state.server = state
+        await asyncio.to_thread(state.open_indexes)  # before the first request, not inside it
         state.start_reloading()
         access.start()
         yield

@@ -59,6 +59,19 @@ class ServerState:
         # Requests never check for new index versions; the reload loop does, and swaps them in.
         self.indexes = IndexCache(config.lake_root, config.state_dir / "index-cache", settings.registry_refresh_s)
 
+    def open_indexes(self) -> None:
+        """Open the live version of every similarity index the registry declares (one not
+        built yet is opened by the first query after it is)."""
+        registry = self._snapshot.registry
+        for view in registry.views.values():
+            for feature in view.features:
+                if feature.index is None:
+                    continue
+                try:
+                    self.indexes.get(view.name, view.version, feature.name)
+                except Exception as exc:  # serve the rest; a query on this one answers why
+                    log.warning("similarity index of %s:%s not opened: %s", view.name, feature.name, exc)
+
     def snapshot(self) -> Snapshot:
         return self._snapshot
 

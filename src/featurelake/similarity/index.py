@@ -37,6 +37,7 @@ _NOT_KEYS = {"_hash", "event_us"}
 
 class LoadedIndex:
     def __init__(self, manifest: IndexManifest, folder: Path) -> None:
+        import pyarrow as pa
         import pyarrow.feather as feather
         from usearch.index import Index
 
@@ -54,6 +55,9 @@ class LoadedIndex:
         self.key_names = [c for c in table.column_names if c not in _NOT_KEYS]
         self._keys = {k: table[k].combine_chunks() for k in self.key_names}
         self.key_types = {k: table.schema.field(k).type for k in self.key_names}
+        # Integer keys as (zero-copy) numpy: picking 10 of them is 10x cheaper than Arrow's take.
+        self._numeric = {k: self._keys[k].to_numpy() for k in self.key_names
+                         if pa.types.is_integer(self.key_types[k]) and self._keys[k].null_count == 0}  # fmt: skip
         self.event_us: np.ndarray = table["event_us"].to_numpy()
 
     @property
@@ -77,8 +81,15 @@ class LoadedIndex:
         return np.asarray(self.graph.get(position), dtype=np.float32)
 
     def entities(self, positions: np.ndarray) -> list[dict[str, Any]]:
-        taken = {k: self._keys[k].take(positions).to_pylist() for k in self.key_names}
+        taken = {k: self._column(k, positions) for k in self.key_names}
         return [{k: taken[k][i] for k in self.key_names} for i in range(len(positions))]
+
+    def _column(self, name: str, positions: np.ndarray) -> list[Any]:
+        numeric = self._numeric.get(name)
+        values: list[Any] = (
+            numeric[positions].tolist() if numeric is not None else self._keys[name].take(positions).to_pylist()
+        )
+        return values
 
     def search(self, vector: np.ndarray, count: int, exact: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Positions and distances of up to `count` nearest entries, nearest first."""

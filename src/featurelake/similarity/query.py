@@ -108,10 +108,19 @@ def _query_vector(
     return _checked_vector(index, ref, vector), None
 
 
+def _numbers(vector: Any) -> bool:
+    if isinstance(vector, np.ndarray):
+        return vector.ndim == 1 and vector.dtype.kind in "fiu"
+    if not isinstance(vector, list | tuple):
+        return False
+    plain = (float, int)
+    return all(type(v) in plain for v in vector) or all(
+        not isinstance(v, bool) and isinstance(v, int | float | np.floating | np.integer) for v in vector
+    )
+
+
 def _checked_vector(index: LoadedIndex, ref: str, vector: Any) -> np.ndarray:
-    if not isinstance(vector, list | tuple | np.ndarray) or any(
-        isinstance(v, bool) or not isinstance(v, int | float | np.floating | np.integer) for v in vector
-    ):
+    if not _numbers(vector):
         raise VectorError(ref=ref, problem="must be a list of numbers")
     dim = index.manifest.dim
     if len(vector) != dim:
