@@ -14,6 +14,9 @@ exact cosine top-10 (numpy). Steps, each printed:
   sending POST /similar with k=10 for one of 200 query vectors;
 - swap: a new index version published under about 200 queries/s from 4 clients; failed
   requests and answers naming each version are counted;
+- as users run it: the same 1M vectors as a parquet source, `featurelake backfill` (validation
+  gate included), then `featurelake materialize --full` timed as a whole process: Redis
+  writes, the collect of the latest rows and the index build (`--no-materialize` skips it);
 - faiss-cpu 1.15 IndexHNSWFlat (same M and efConstruction), efSearch raised until its recall
   reaches featurelake's, when benchmarks/.venv-faiss exists (benchmarks/setup_faiss.sh).
 """
@@ -102,6 +105,8 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--no-peer", action="store_true")
+    parser.add_argument("--no-materialize", action="store_true")
+    parser.add_argument("--only-materialize", action="store_true", help="just the whole-process step")
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="bench-similarity-"))
     try:
@@ -114,6 +119,13 @@ def run(args: argparse.Namespace, base: Path) -> None:
     data = clustered_vectors(args.entities, args.dim, seed=1)
     queries = clustered_vectors(args.queries, args.dim, seed=2)
     print(f"data: {args.entities:,} x {args.dim} float32 in 2,000 clusters; {args.queries:,} queries", flush=True)
+    if args.only_materialize:
+        _, _, redis_server = project(base, args.dim)
+        try:
+            materialize_whole_process(base, data)
+        finally:
+            redis_server.stop()
+        return
     started = time.perf_counter()
     truth = exact_truth(data, queries)
     print(f"exact truth (numpy, batches of 20 queries): {time.perf_counter() - started:.1f} s", flush=True)
@@ -130,7 +142,8 @@ def run(args: argparse.Namespace, base: Path) -> None:
     size_mb = sum(f["bytes"] for f in manifest.files.values()) / 1e6
     print(f"build (build_index + publish, {spec.connectivity}/{spec.expansion_add}/{spec.expansion_search}): "
           f"{build_s:.1f} s ({manifest.build_seconds:.1f} s in build_index), {size_mb:,.0f} MB, "
-          f"self-check recall@10 {manifest.recall_check['recall']:.3f} (target build <= 180 s)", flush=True)  # fmt: skip
+          f"self-check recall@10 {manifest.recall_check['recall']:.3f} (target build <= 180 s)",
+          flush=True)  # fmt: skip
 
     index = IndexCache(conf.lake_root, base / "cache").get("item_embedding", 1, "vec")
     found, seconds = [], []
@@ -163,6 +176,8 @@ def run(args: argparse.Namespace, base: Path) -> None:
 
     try:
         serve_and_swap(args, base, queries, root, manifest.index_id)
+        if not args.no_materialize:
+            materialize_whole_process(base, data)
     finally:
         redis_server.stop()
     if not args.no_peer:
@@ -174,8 +189,13 @@ def project(base: Path, dim: int):  # type: ignore[no-untyped-def]
     repo.mkdir()
     (repo / "items.yaml").write_text(SPEC.replace("DIM", str(dim)))
     server = start_redis_server(base / "redis", port=free_port(), appendonly=False)
+    local = (BENCH.parent / "conf" / "local.yaml").read_text()  # the product's Spark settings
+    spark = local[local.index("spark:") : local.index("redis:")].replace(
+        "./.featurelake/jars", str(BENCH.parent / ".featurelake" / "jars")
+    )
+    redis = f"redis:\n  url: redis://127.0.0.1:{server.port}/0\n  embedded: false\n"
     (base / "conf.yaml").write_text(f"project: bench\nlake_root: {base / 'lake'}\nstate_dir: {base / 'state'}\n"
-                                    f"redis:\n  url: redis://127.0.0.1:{server.port}/0\n  embedded: false\n")  # fmt: skip
+                                    f"{spark}{redis}")  # fmt: skip
     conf = load_config(base / "conf.yaml", env={})
     apply_specs(repo, conf)
     return conf, load_registry(conf), server
@@ -250,6 +270,33 @@ def swap(port: int, bodies: list[str], root: str, live: str) -> None:
     print(f"swap under load: {len(outcomes):,} requests at ~{rate:.0f}/s, {failed} failed (target 0); "
           f"old version answered {versions[live]:,}, new {versions[new_id]:,}; all answers on the new version "
           f"{swapped:.1f} s after publish; slowest request {duration:.0f} ms", flush=True)  # fmt: skip
+
+
+def materialize_whole_process(base: Path, data: np.ndarray) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    n, dim = data.shape
+    folder = base / "lake" / "raw" / "items"
+    folder.mkdir(parents=True)
+    offsets = pa.array(np.arange(0, (n + 1) * dim, dim, dtype=np.int32))
+    vectors = pa.ListArray.from_arrays(offsets, pa.array(data.reshape(-1)))
+    ts = pa.array(
+        np.full(n, np.datetime64("2025-03-01T00:00:00", "us")) + (np.arange(n) % 86400).astype("timedelta64[s]")
+    )
+    pq.write_table(pa.table({"item_id": pa.array(np.arange(n, dtype=np.int64)), "ts": ts, "vec": vectors}),
+                   folder / "part-0.parquet")  # fmt: skip
+    conf = str(base / "conf.yaml")
+    for step in (["backfill", "item_embedding", "--start", "2025-03-01", "--end", "2025-03-01"],
+                 ["materialize", "item_embedding", "--full"]):  # fmt: skip
+        started = time.perf_counter()
+        done = subprocess.run([str(BIN / "featurelake"), *step, "--conf", conf], capture_output=True, text=True)
+        seconds = time.perf_counter() - started
+        if done.returncode:
+            raise SystemExit(f"featurelake {step[0]} failed: {done.stderr[-2000:]}")
+        lines = [line.strip() for line in done.stdout.splitlines() if line.strip()]
+        print(f"`featurelake {' '.join(step[:1] + step[2:])}` as a whole process, {n:,} entities: {seconds:.1f} s; "
+              + " | ".join(lines[-2:]), flush=True)  # fmt: skip
 
 
 def faiss_peer(base: Path, data: np.ndarray, queries: np.ndarray, truth: np.ndarray, target: float) -> None:

@@ -57,8 +57,8 @@ def main() -> None:
         seconds.append(time.perf_counter() - t)
     ms = np.array(seconds) * 1000
     print(json.dumps({"build_s": round(build_s, 1), "ef_search": ef, "recall": round(r, 4),
-                      "p50_ms": round(float(np.percentile(ms, 50)), 3), "p99_ms": round(float(np.percentile(ms, 99)), 3),
-                      "faiss": faiss.__version__}))  # fmt: skip
+                      "p50_ms": round(float(np.percentile(ms, 50)), 3),
+                      "p99_ms": round(float(np.percentile(ms, 99)), 3), "faiss": faiss.__version__}))  # fmt: skip
 
 
 if __name__ == "__main__":
