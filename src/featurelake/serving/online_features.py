@@ -9,9 +9,9 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from featurelake.errors import FeaturelakeError
 from featurelake.serving.models import OnlineFeaturesRequest
@@ -19,6 +19,7 @@ from featurelake.serving.settings import ServeSettings
 from featurelake.serving.state import RedisReadError, ServerState
 
 PATH = "/get-online-features"
+Body = TypeVar("Body", bound=BaseModel)
 UNAUTHORIZED = "a valid `Authorization: Bearer <token>` header is required"
 
 
@@ -79,8 +80,13 @@ async def read_limited(chunks: AsyncIterator[bytes], declared: str | None, limit
 
 
 def _parse(raw: bytes) -> OnlineFeaturesRequest:
+    return parse_body(OnlineFeaturesRequest, raw)
+
+
+def parse_body(model: type[Body], raw: bytes) -> Body:
+    """A JSON body as `model`, or a 400 naming the first problem and how many there are."""
     try:
-        return OnlineFeaturesRequest.model_validate_json(raw or b"{}")
+        return model.model_validate_json(raw or b"{}")
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "body"

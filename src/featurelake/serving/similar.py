@@ -14,14 +14,12 @@ import threading
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-
 from featurelake.errors import FeaturelakeError, RedisUnavailableError
 from featurelake.online.reader import OnlineReader
 from featurelake.online.redis_server import redis_settings
 from featurelake.registry.model import FeatureRef
 from featurelake.serving.models import SimilarRequest
-from featurelake.serving.online_features import UNAUTHORIZED, RejectedError, error_body, read_limited
+from featurelake.serving.online_features import UNAUTHORIZED, RejectedError, error_body, parse_body, read_limited
 from featurelake.serving.settings import ServeSettings
 from featurelake.similarity import find_similar, indexed_feature
 
@@ -45,7 +43,7 @@ async def answer_similar(
                                          settings.timeout_s)  # fmt: skip
         except TimeoutError:
             raise RejectedError(408, f"the request body did not arrive within {settings.timeout_s}s") from None
-        request = _parse(raw)
+        request = parse_body(SimilarRequest, raw)
         snap = state.snapshot()
         try:
             result = await asyncio.wait_for(asyncio.to_thread(_find, state, snap, request), settings.timeout_s)
@@ -87,12 +85,3 @@ def _reader(state: ServerState, snap: Snapshot) -> OnlineReader:
             client = _readers.client = dataclasses.replace(settings, socket_timeout=timeout).client()
         reader = _readers.reader = OnlineReader(client, snap.registry)
     return reader
-
-
-def _parse(raw: bytes) -> SimilarRequest:
-    try:
-        return SimilarRequest.model_validate_json(raw or b"{}")
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "body"
-        raise RejectedError(400, f"{where}: {first['msg']} ({exc.error_count()} problem(s))") from None
