@@ -118,9 +118,54 @@ def test_conf(test_conf_path: Path) -> FeaturelakeConfig:
     return load_config(test_conf_path, env={})
 
 
-# An S3-style secret the tests give through the standard environment: it must never be
-# written anywhere (logs, registry, Data Docs, metadata), which tests scan for.
+# An S3-style secret and a Redis password the tests give through the environment only: they
+# must never be written anywhere (logs, registry, Data Docs, metadata, Airflow task logs,
+# reports). `no_secret_in_any_file` scans every file the session produced for both.
 S3_SECRET = "flsecret-" + os.urandom(8).hex()
+REDIS_SECRET = "flredis-" + os.urandom(8).hex()
+SECRETS = (S3_SECRET.encode(), REDIS_SECRET.encode())
+# A password-protected redis-server must be told its password: its own 0600 config file.
+SECRET_ALLOWED_IN = {"redis.conf"}
+
+
+@pytest.fixture(scope="session")
+def redis_secret() -> str:
+    """The Redis password tests give by FEATURELAKE_REDIS_PASSWORD (scanned for like S3_SECRET)."""
+    return REDIS_SECRET
+
+
+def files_holding_a_secret(roots: list[Path]) -> list[str]:
+    leaked = []
+    for root in roots:
+        for path in root.rglob("*"):
+            if path.is_file() and not path.is_symlink() and path.name not in SECRET_ALLOWED_IN:
+                data = path.read_bytes()
+                leaked += [f"{path}: {s.decode()[:9]}..." for s in SECRETS if s in data]
+    return leaked
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_secret_in_any_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """After the whole session: every file any test produced (lakes, state, Spark and Airflow
+    logs, Data Docs, screenshots, reports) is free of both secrets. A leak fails the run as
+    an error at the teardown of the last test. Objects in the S3 server are scanned when it stops."""
+    yield
+    roots = [tmp_path_factory.getbasetemp(), Path(os.environ["AIRFLOW_HOME"]), REPO_ROOT / "test-output"]
+    leaked = files_holding_a_secret([r for r in roots if r.exists()])
+    assert leaked == [], f"secrets written to files: {leaked[:20]}"
+
+
+def objects_holding_a_secret(server: S3Server) -> list[str]:
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=server.endpoint_url)
+    leaked = []
+    for bucket in client.list_buckets()["Buckets"]:
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket["Name"]):
+            for item in page.get("Contents", []):
+                data = client.get_object(Bucket=bucket["Name"], Key=item["Key"])["Body"].read()
+                leaked += [f"s3://{bucket['Name']}/{item['Key']}" for s in SECRETS if s in data]
+    return leaked
 
 
 @pytest.fixture(scope="session")
@@ -131,7 +176,11 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     os.environ.update(server.environment("featurelake-test", S3_SECRET))
     server.create_bucket("lake")
     yield server
-    server.stop()
+    try:
+        leaked = objects_holding_a_secret(server)
+    finally:
+        server.stop()
+    assert leaked == [], f"secrets written to S3 objects: {leaked[:20]}"
 
 
 @pytest.fixture(scope="session")

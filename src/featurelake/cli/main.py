@@ -28,6 +28,7 @@ from featurelake.cli import (  # noqa: F401  (they register commands)
 from featurelake.cli.common import ConfOption, app, err_console, out
 from featurelake.config import describe_config, load_config
 from featurelake.errors import FeaturelakeError
+from featurelake.spark.session import session_log_file
 
 
 def _version_callback(value: bool) -> None:
@@ -108,6 +109,9 @@ def main(argv: list[str] | None = None) -> None:
         app(args=argv, prog_name="featurelake")
     except FeaturelakeError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        log = session_log_file()
+        if log is not None and log.exists():
+            err_console.print(f"details: Spark's log, {log}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING
 
-from featurelake.config import FeaturelakeConfig
+from featurelake.config import FeaturelakeConfig, redact_url
 from featurelake.errors import FeaturelakeError
 from featurelake.offline.latest import newest_rows, read_latest
 from featurelake.offline.tables import CREATED_TIMESTAMP, EVENT_TIMESTAMP, PARTITION, table_path
@@ -170,7 +170,7 @@ def materialize_view(
     try:
         totals = writes.agg(F.sum("rows"), F.sum("written"), F.max("max_event_us")).collect()[0]
     except Exception as exc:  # a task's Redis error arrives wrapped in Spark's
-        raise MaterializeFailedError(view=view_name, detail=_redis_error(str(exc))) from None
+        raise MaterializeFailedError(view=view_name, detail=_redis_error(str(exc), conf.redis.url)) from None
     entities, written, newest = (
         int(totals[0] or 0),
         int(totals[1] or 0),
@@ -187,9 +187,12 @@ def materialize_view(
                              built)  # fmt: skip
 
 
-def _redis_error(message: str) -> str:
-    found = re.findall(r"(redis\.exceptions\.\w+: [^\n]+)", message)
-    return found[-1][:500] if found else message.strip().splitlines()[-1][:500]
+def _redis_error(message: str, url: str) -> str:
+    """The Redis error inside Spark's task failure, naming the server (its password redacted)."""
+    found = re.findall(r"redis\.exceptions\.(\w+: [^\n]+)", message)
+    if found:
+        return f"Redis at {redact_url(url)} failed while writing ({found[-1][:500]})"
+    return message.strip().splitlines()[-1][:500]
 
 
 def _watermark_fields(version: int, newest_us: int) -> Mapping[str | bytes, bytes | str | int | float]:

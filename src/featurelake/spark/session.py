@@ -57,7 +57,8 @@ def settings_without_jars(conf: FeaturelakeConfig) -> dict[str, str]:
 
 
 def driver_java_options(conf: FeaturelakeConfig) -> str:
-    """Spark's log lines to <state_dir>/logs/spark.log (errors still on stderr), and in local
+    """Spark's log lines to <state_dir>/logs/spark.log (its errors too: featurelake reports a
+    failure itself, in one message that names the file), and in local
     mode, where one JVM does all the work, the throughput collector: it beat G1 by ~20% on the
     training-set benchmark (benchmarks/README.md). A conf/ setting replaces all of it."""
     options = [
@@ -71,6 +72,14 @@ def driver_java_options(conf: FeaturelakeConfig) -> str:
 
 def spark_log_file(conf: FeaturelakeConfig) -> Path:
     return conf.state_dir.resolve() / "logs" / "spark.log"
+
+
+_started_log: list[Path] = []  # the log of the session this process built, for error messages
+
+
+def session_log_file() -> Path | None:
+    """Where this process's Spark session logs (its errors too), once one was built."""
+    return _started_log[-1] if _started_log else None
 
 
 def snapshot_partitions(settings: Mapping[str, str]) -> str:
@@ -128,7 +137,9 @@ def build_spark_session(
         builder = builder.master(conf.spark.master)
     for key, value in {**spark_settings(conf), **(extra or {})}.items():
         builder = builder.config(key, value)
-    return builder.getOrCreate()
+    session = builder.getOrCreate()
+    _started_log.append(spark_log_file(conf))
+    return session
 
 
 def spark_submit_command(
