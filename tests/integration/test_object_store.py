@@ -79,7 +79,9 @@ def test_storage_contract(where: str, s3_server, tmp_path: Path) -> None:  # typ
     assert storage.read_versioned(pointer).data == b"2" and storage.read_versioned(pointer).token == second
     storage.write(join(root, "d", "a", "x.json"), b"x")
     storage.write(join(root, "d", "b.json"), b"y")
+    storage.write(join(root, "d", ".staging", "z"), b"z")
     assert storage.list(join(root, "d")) == ["a", "b.json"]
+    assert storage.list(join(root, "d"), hidden=True) == [".staging", "a", "b.json"]
     storage.move_tree(join(root, "d"), join(root, "e"))
     assert storage.list(join(root, "e")) == ["a", "b.json"] and not storage.exists(join(root, "d"))
     storage.delete_tree(join(root, "e"))

@@ -243,6 +243,7 @@ def write_atomically(frame: DataFrame, output: str, fmt: str, overwrite: bool) -
     if storage.exists(output) and not overwrite:
         raise OutputExistsError(path=output)
     parent, name = output.rstrip("/").rsplit("/", 1) if "/" in output.rstrip("/") else (".", output)
+    _remove_leftovers(parent, name)
     staging = join(parent, f".{name}.tmp-{uuid.uuid4().hex[:8]}")
     try:
         frame.write.format(fmt).save(staging)
@@ -256,6 +257,16 @@ def write_atomically(frame: DataFrame, output: str, fmt: str, overwrite: bool) -
     finally:
         if storage.exists(staging):
             storage.delete_tree(staging)
+
+
+def _remove_leftovers(parent: str, name: str) -> None:
+    """Delete what a killed build of the same output left beside it (a staging folder, or the
+    previous output moved aside). Two builds into one output at once are not supported: the
+    later one removes the other's staging folder, so that one fails; neither leaves a partial output."""
+    storage = storage_for(parent)
+    for leftover in storage.list(parent, hidden=True):
+        if leftover.startswith((f".{name}.tmp-", f".{name}.old-")):
+            storage.delete_tree(join(parent, leftover))
 
 
 def metadata_path(output: str) -> str:

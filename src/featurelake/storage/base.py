@@ -85,8 +85,9 @@ class Storage(ABC):
     def exists(self, location: str) -> bool: ...
 
     @abstractmethod
-    def list(self, location: str) -> list[str]:
-        """Names of the direct children of a folder (files and sub-folders), sorted; hidden ones left out."""
+    def list(self, location: str, hidden: bool = False) -> list[str]:
+        """Names of the direct children of a folder (files and sub-folders), sorted; hidden
+        ones (a leading dot: staging folders, temporary files) only with `hidden`."""
 
     @abstractmethod
     def delete_tree(self, location: str) -> None: ...

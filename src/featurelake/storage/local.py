@@ -67,11 +67,11 @@ class LocalStorage(Storage):
     def exists(self, location: str) -> bool:
         return _path(location).exists()
 
-    def list(self, location: str) -> list[str]:
+    def list(self, location: str, hidden: bool = False) -> list[str]:
         folder = _path(location)
         if not folder.is_dir():
             return []
-        return sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
+        return sorted(p.name for p in folder.iterdir() if hidden or not p.name.startswith("."))
 
     def delete_tree(self, location: str) -> None:
         shutil.rmtree(_path(location), ignore_errors=True)

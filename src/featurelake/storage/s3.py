@@ -114,7 +114,7 @@ class S3Storage(Storage):
         except StorageNotFoundError:
             return any(True for _ in self._keys(location.rstrip("/") + "/", limit=1))
 
-    def list(self, location: str) -> list[str]:
+    def list(self, location: str, hidden: bool = False) -> list[str]:
         bucket, key = split(location.rstrip("/") + "/")
         names: set[str] = set()
         paginator = self.client.get_paginator("list_objects_v2")
@@ -122,7 +122,7 @@ class S3Storage(Storage):
         for page in pages:
             names.update(p["Prefix"][len(key) :].rstrip("/") for p in page.get("CommonPrefixes", []))
             names.update(o["Key"][len(key) :] for o in page.get("Contents", []))
-        return sorted(n for n in names if n and not n.startswith("."))
+        return sorted(n for n in names if n and (hidden or not n.startswith(".")))
 
     def delete_tree(self, location: str) -> None:
         bucket, _ = split(location)
