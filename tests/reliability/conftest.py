@@ -60,6 +60,48 @@ def never_older() -> Callable[[dict[bytes, tuple[int, int]], dict[bytes, tuple[i
     return assert_never_older
 
 
+def assert_latest_rows_true(spark, conf: FeaturelakeConfig, view_name: str) -> int | None:  # type: ignore[no-untyped-def]
+    """The snapshot CURRENT.json names is whole and equals the newest rows of the table at its
+    source version, and what readers get at the table's newest version equals a regrouping of
+    the whole table; returns the snapshot's source version (None: no snapshot yet)."""
+    import pandas as pd
+    from delta.tables import DeltaTable
+
+    from featurelake.offline.latest import _read_pointer, latest_dir, newest_rows, read_latest
+    from featurelake.offline.tables import table_path
+    from featurelake.registry import load_registry
+    from featurelake.storage import join, storage_for
+
+    registry = load_registry(conf)
+    view, keys = registry.view(view_name), registry.join_keys(view_name)
+    path, root = table_path(conf.lake_root, view), latest_dir(conf.lake_root, view)
+
+    def table_at(version: int) -> pd.DataFrame:
+        rows = newest_rows(spark.read.format("delta").option("versionAsOf", version).load(path), keys)
+        return _sorted(rows.toPandas(), keys)
+
+    newest = int(DeltaTable.forPath(spark, path).history(1).collect()[0]["version"])
+    read = _sorted(read_latest(spark, conf.lake_root, view, keys, newest).rows.toPandas(), keys)
+    pd.testing.assert_frame_equal(read, table_at(newest), check_like=True)
+    pointer = _read_pointer(root)
+    if pointer is None:
+        return None
+    snapshot, source_version = join(root, pointer[0]), pointer[1]
+    assert storage_for(snapshot).exists(join(snapshot, "_SUCCESS")), f"{snapshot} named but not whole"
+    stored = _sorted(spark.read.parquet(snapshot).toPandas(), keys)
+    pd.testing.assert_frame_equal(stored, table_at(source_version), check_like=True)
+    return source_version
+
+
+def _sorted(frame, keys: list[str]):  # type: ignore[no-untyped-def]
+    return frame.sort_values(keys).reset_index(drop=True)
+
+
+@pytest.fixture(scope="session")
+def latest_rows_true() -> Callable[..., int | None]:
+    return assert_latest_rows_true
+
+
 @pytest.fixture(scope="session")
 def kill_after() -> KillAfter:
     return kill_tree_after

@@ -1,7 +1,8 @@
 """`featurelake backfill` killed with SIGKILL (the whole process group: CLI, JVM, Python
 workers) at a seeded random moment of its run on the S3 lake, then run again: the rerun is
-not blocked by the killed writer's lease, and the table equals a clean run's. Short form:
-one kill per view; `pytest --soak`: 20 per view."""
+not blocked by the killed writer's lease, and the table equals a clean run's. After the kill
+and after the rerun, the latest-rows snapshot the backfill refreshes (both views are online)
+is whole and true. Short form: one kill of the aggregated view; `pytest --soak`: 20 per view."""
 
 from __future__ import annotations
 
@@ -51,6 +52,7 @@ def test_backfill_killed_at_random_points_then_rerun_equals_a_clean_run(
     soak: bool,
     kill_after,
     seed,
+    latest_rows_true,
 ) -> None:  # type: ignore[no-untyped-def]
     from datetime import date
 
@@ -76,10 +78,12 @@ def test_backfill_killed_at_random_points_then_rerun_equals_a_clean_run(
     for _ in range(20 if soak else 1):
         if kill_after(command, rng.uniform(0.2 * duration, duration), env) is None:
             killed += 1
+        latest_rows_true(spark, conf, view)
         rerun = time.monotonic()
         assert kill_after(command, 600, env) == 0  # not blocked: the killed writer's lease is taken over
         duration = time.monotonic() - rerun
         pd.testing.assert_frame_equal(_table(spark, conf, view), expected)
         assert storage_for(lake).list(leases) == []  # released by the rerun
+        latest_rows_true(spark, conf, view)
     print(f"backfill {view} on S3: {killed} killed mid-run, every rerun equal to the clean run "
           f"(last rerun {duration:.0f} s)")  # fmt: skip

@@ -54,7 +54,8 @@ def _labels(path: Path, rng: np.random.Generator) -> Path:
     frame = pd.DataFrame(
         {
             "user_id": rng.integers(0, 90, n),  # some users the lake does not know
-            "event_timestamp": pd.Timestamp("2025-01-01", tz="UTC") + pd.to_timedelta(rng.integers(0, 5 * 86400, n), "s"),
+            "event_timestamp": pd.Timestamp("2025-01-01", tz="UTC")
+            + pd.to_timedelta(rng.integers(0, 5 * 86400, n), "s"),
             "label": rng.integers(0, 2, n),
         }
     )
