@@ -21,8 +21,6 @@ from featurelake.offline.tables import CREATED_TIMESTAMP, EVENT_TIMESTAMP
 from featurelake.specs.models import Feature, FeatureView, duration_seconds
 
 if TYPE_CHECKING:
-    from datetime import datetime
-
     from pyspark.sql import Column, DataFrame
 
 LABEL_TS = "_fl_label_ts"
@@ -65,16 +63,17 @@ def _with_default(value: Column, feature: Feature) -> Column:
     return F.coalesce(value, literal.cast(spark_type(feature)))
 
 
-def prune_rows(request: ViewRequest, lo: datetime, hi: datetime) -> DataFrame:
-    """Only the rows any label can see: [earliest label - ttl, latest label]."""
-    from datetime import timedelta
-
+def prune_rows(request: ViewRequest, lo_us: int, hi_us: int) -> DataFrame:
+    """Only the rows any label can see: [earliest label - ttl, latest label], in epoch
+    microseconds so labels at the edges of the timestamp range (year 1, year 9999) need no
+    Python datetime arithmetic; the bounds fold to literals, so file skipping still applies."""
     from pyspark.sql import functions as F
 
-    lower = lo - timedelta(seconds=request.ttl_seconds)
+    lower = lo_us - request.ttl_seconds * 1_000_000
     ts = F.col(EVENT_TIMESTAMP)
     columns = [*request.keys, EVENT_TIMESTAMP, CREATED_TIMESTAMP, *[f.name for f in request.features]]
-    return request.rows.where((ts >= F.lit(lower)) & (ts <= F.lit(hi))).select(*columns)
+    bounds = (ts >= F.timestamp_micros(F.lit(lower))) & (ts <= F.timestamp_micros(F.lit(hi_us)))
+    return request.rows.where(bounds).select(*columns)
 
 
 def _join_entity(labels: DataFrame, keys: tuple[str, ...], requests: list[ViewRequest]) -> DataFrame:

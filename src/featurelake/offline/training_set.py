@@ -39,6 +39,13 @@ class LabelColumnMissingError(FeaturelakeError):
     template = "labels {labels} have no column {column!r} (they have: {available}){hint}"
 
 
+class LabelKeyTypeError(FeaturelakeError):
+    template = (
+        "labels {labels}: join key {column!r} is {actual}, but view {view} keys it as {expected}; "
+        "write the column as {expected} in the labels file"
+    )
+
+
 class LabelTimestampError(FeaturelakeError):
     template = "labels {labels}: timestamp column {column!r} {problem}"
 
@@ -115,8 +122,15 @@ def read_labels(spark: SparkSession, labels: Any, labels_format: str | None = No
                 "e.g. pandas .to_parquet(path, coerce_timestamps='us', allow_truncated_timestamps=True)"
             )
             raise LabelsUnreadableError(labels=path, problem=problem) from None
-        raise
+        problem = f"not a readable {fmt} dataset ({_first_line(exc)}); check the file, or pass --labels-format"
+        raise LabelsUnreadableError(labels=path, problem=problem) from None
     return frame, path
+
+
+def _first_line(exc: Exception) -> str:
+    """Spark's message without its stack trace or JVM frames."""
+    text = str(getattr(exc, "desc", None) or exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
 
 
 def _format_of(path: str) -> str:
@@ -180,6 +194,16 @@ def _check_names(labels: DataFrame, requests: list[ViewRequest], where: str) -> 
             if key not in labels.columns:
                 hint = f"; view {request.view.name} joins on {', '.join(request.keys)}"
                 raise LabelColumnMissingError(labels=where, column=key, available=", ".join(labels.columns), hint=hint)
+            actual, expected = labels.schema[key].dataType, request.rows.schema[key].dataType
+            if _key_kind(actual) != _key_kind(expected):
+                raise LabelKeyTypeError(labels=where, column=key, actual=actual.simpleString(),
+                                        view=request.view.name, expected=expected.simpleString())  # fmt: skip
+
+
+def _key_kind(kind: Any) -> str:
+    """Key types that join exactly: any integer width with any other; otherwise the same type."""
+    name = type(kind).__name__
+    return "integer" if name in {"ByteType", "ShortType", "IntegerType", "LongType"} else kind.simpleString()
 
 
 def build(
@@ -206,8 +230,8 @@ def build(
     frame = _label_ts(frame, timestamp_column, where)
     stats = frame.agg(
         F.count(F.lit(1)).alias("n"),
-        F.min(LABEL_TS).alias("lo"),
-        F.max(LABEL_TS).alias("hi"),
+        F.min(F.unix_micros(LABEL_TS)).alias("lo"),
+        F.max(F.unix_micros(LABEL_TS)).alias("hi"),
         F.sum(F.when(F.col(LABEL_TS).isNull() & F.col(timestamp_column).isNotNull(), 1)).alias("bad"),
         F.sum(F.when(F.col(timestamp_column).isNull(), 1)).alias("null"),
     ).collect()[0]
