@@ -197,5 +197,5 @@ class FeatureStore:
         info.output, info.output_format = output, output_format
         info.output_rows = self.spark.read.format(output_format).load(output).count()
         info.timings_s["total"] = round(time.monotonic() - started, 3)
-        write_metadata(info, output)
+        write_metadata(info, output, self.config.lake_root)
         return info

@@ -16,6 +16,7 @@ import typer
 from featurelake import __version__
 from featurelake.cli import (  # noqa: F401  (they register commands)
     airflow_cmds,
+    catalog_cmds,
     cluster_cmds,
     compute_cmds,
     monitoring_cmds,

@@ -7,6 +7,7 @@ together with the feature refs, the registry version, the labels and row counts;
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 import uuid
@@ -25,6 +26,9 @@ from featurelake.storage import StorageNotFoundError, join, storage_for
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
+
+
+TRAINING_SETS_DIR = "_training_sets"
 
 
 class LabelsNotFoundError(FeaturelakeError):
@@ -297,9 +301,16 @@ def metadata_path(output: str) -> str:
     return f"{output.rstrip('/')}.metadata.json"
 
 
-def write_metadata(info: TrainingSetInfo, output: str) -> str:
+def write_metadata(info: TrainingSetInfo, output: str, lake_root: str | None = None) -> str:
+    """The metadata beside the output, and a copy in the lake's `_training_sets/` (the
+    catalog's lineage lists the training sets built from each view from there)."""
     path = metadata_path(output)
-    storage_for(path).write(path, info.to_json().encode())
+    document = info.to_json().encode()
+    storage_for(path).write(path, document)
+    if lake_root is not None:
+        stamp = info.built_at.replace(":", "").replace("-", "").split("+")[0]
+        name = f"{stamp}-{hashlib.blake2b(output.encode(), digest_size=4).hexdigest()}.json"
+        storage_for(lake_root).write(join(lake_root, TRAINING_SETS_DIR, name), document)
     return path
 
 

@@ -8,7 +8,9 @@ also be missing because its TTL ran out since the last write: that is reported t
 
 from __future__ import annotations
 
+import json
 import math
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +25,8 @@ from featurelake.online.keys import entity_key, view_prefix
 from featurelake.online.materialize import newest_per_entity
 from featurelake.online.redis_server import connect
 from featurelake.registry.model import Registry
+from featurelake.specs.models import FeatureView
+from featurelake.storage import join, storage_for
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -87,7 +91,27 @@ def check_consistency(
     mismatches: list[Mismatch] = []
     for row, key, value in zip(rows, redis_keys, stored, strict=True):
         mismatches += _compare(row, key, value, codec)  # type: ignore[arg-type]
-    return ConsistencyReport(view_name, len(rows), mismatches)
+    report = ConsistencyReport(view_name, len(rows), mismatches)
+    record_consistency(conf.lake_root, view, report)
+    return report
+
+
+def consistency_record_path(lake_root: str, view: FeatureView) -> str:
+    return join(lake_root, "_online", "consistency", view.name, f"v{view.version}.json")
+
+
+def record_consistency(lake_root: str, view: FeatureView, report: ConsistencyReport) -> None:
+    """Keep the last check's result in the lake (the catalog shows it); never the values."""
+    record = {
+        "view": view.name,
+        "version": view.version,
+        "checked": report.checked,
+        "differ": len({m.entity for m in report.mismatches}),
+        "consistent": report.consistent,
+        "checked_at_us": int(time.time() * 1_000_000),
+    }
+    path = consistency_record_path(lake_root, view)
+    storage_for(path).write(path, json.dumps(record, sort_keys=True).encode())
 
 
 def _compare(row: Any, key: str, value: bytes | None, codec: ViewCodec) -> list[Mismatch]:

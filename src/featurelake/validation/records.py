@@ -44,6 +44,10 @@ class GateRecord:
     summary: str
     data_docs: str
     recorded_at_us: int
+    # Counts of the checks run, failed (blocking) and warned; absent in records before 0.x.
+    checks: int | None = None
+    failed: int | None = None
+    warned: int | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1, sort_keys=True)
@@ -68,6 +72,9 @@ def write_gate_record(lake_root: str, outcome: ValidationOutcome, delta_version:
         summary=outcome.summary(),
         data_docs=outcome.data_docs,
         recorded_at_us=int(time.time() * 1_000_000),
+        checks=len(outcome.results),
+        failed=len(outcome.failures),
+        warned=len(outcome.warnings),
     )
     target = record_path(lake_root, outcome.view, outcome.version, outcome.start, outcome.end)
     storage_for(target).write(target, record.to_json().encode())
@@ -81,6 +88,18 @@ def read_gate_record(lake_root: str, view: str, version: int, start: date, end: 
         return GateRecord(**json.loads(storage_for(path).read(path)))
     except StorageNotFoundError:
         raise GateRecordMissingError(view=view, version=version, start=start, end=end, path=path) from None
+
+
+def gate_records(lake_root: str, view: str, version: int) -> list[GateRecord]:
+    """Every recorded decision of a view version, oldest range first."""
+    folder = join(lake_root, "_validation", "runs", view, f"v{version}")
+    storage = storage_for(folder)
+    records = []
+    for name in storage.list(folder):
+        if name.endswith(".json"):
+            fields = json.loads(storage.read(join(folder, name)))
+            records.append(GateRecord(**{k: v for k, v in fields.items() if k in GateRecord.__dataclass_fields__}))
+    return sorted(records, key=lambda r: (r.start, r.end))
 
 
 def require_published(lake_root: str, view: str, version: int, start: date, end: date) -> GateRecord:
