@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
 import sys
 import tempfile
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -20,7 +23,7 @@ from featurelake.devservices import S3Server, SparkCluster, start_s3_server, sta
 from featurelake.online.redis_server import RedisServer, free_port, start_redis_server
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-VENV_BIN = Path(sys.executable).parent
+VENV_BIN = BIN = Path(sys.executable).parent
 
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 # Airflow reads its settings when first imported: a throwaway home (SQLite) for the session.
@@ -241,3 +244,32 @@ def webhook() -> Iterator[WebhookReceiver]:
     receiver = WebhookReceiver()
     yield receiver
     receiver.server.shutdown()
+
+
+@dataclass(frozen=True)
+class DemoProject:
+    root: Path  # a project folder: conf/local.yaml, feature_specs and jobs linked from the repo
+    conf: Path
+    lake: Path
+    stdout: str
+
+
+@pytest.fixture(scope="session")
+def demo_project(tmp_path_factory: pytest.TempPathFactory, redis_server, make_test_conf) -> DemoProject:  # type: ignore[no-untyped-def]
+    root = tmp_path_factory.mktemp("demo-project")
+    written = make_test_conf(root, redis_server.url.replace("/0", "/1"), root / "lake", project="fldemo")
+    conf = written.with_name("local.yaml")
+    shutil.move(written, conf)
+    for folder in ("feature_specs", "jobs", "dags"):
+        (root / folder).symlink_to(REPO_ROOT / folder)
+    proc = subprocess.run(
+        [str(BIN / "featurelake"), "demo", "--conf", str(conf), "--users", "300", "--days", "21"],
+        cwd=root, capture_output=True, text=True, timeout=900, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, f"the demo failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
+    import pandas as pd
+
+    labels = pd.read_parquet(root / "lake" / "labels" / "churn.parquet")
+    labels.to_parquet(root / "labels.parquet")
+    labels.to_csv(root / "labels.csv", index=False)
+    return DemoProject(root, conf, root / "lake", proc.stdout)

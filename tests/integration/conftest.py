@@ -6,14 +6,10 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import shutil
-import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pandas as pd
 import pytest
 
 if TYPE_CHECKING:
@@ -67,30 +63,3 @@ def make_tls_files():  # type: ignore[no-untyped-def]
     """make_tls_files(directory, name) -> ServerTls: a CA made for the test and a certificate it
     signed for 127.0.0.1 / localhost (PEM files), for TLS servers the tests start."""
     return _ca_and_server_cert
-
-
-@dataclass(frozen=True)
-class DemoProject:
-    root: Path  # a project folder: conf/local.yaml, feature_specs and jobs linked from the repo
-    conf: Path
-    lake: Path
-    stdout: str
-
-
-@pytest.fixture(scope="session")
-def demo_project(tmp_path_factory: pytest.TempPathFactory, redis_server, make_test_conf) -> DemoProject:  # type: ignore[no-untyped-def]
-    root = tmp_path_factory.mktemp("demo-project")
-    written = make_test_conf(root, redis_server.url.replace("/0", "/1"), root / "lake", project="fldemo")
-    conf = written.with_name("local.yaml")
-    shutil.move(written, conf)
-    for folder in ("feature_specs", "jobs", "dags"):
-        (root / folder).symlink_to(REPO_ROOT / folder)
-    proc = subprocess.run(
-        [str(BIN / "featurelake"), "demo", "--conf", str(conf), "--users", "300", "--days", "21"],
-        cwd=root, capture_output=True, text=True, timeout=900, check=False,
-    )  # fmt: skip
-    assert proc.returncode == 0, f"the demo failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
-    labels = pd.read_parquet(root / "lake" / "labels" / "churn.parquet")
-    labels.to_parquet(root / "labels.parquet")
-    labels.to_csv(root / "labels.csv", index=False)
-    return DemoProject(root, conf, root / "lake", proc.stdout)

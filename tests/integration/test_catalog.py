@@ -29,7 +29,7 @@ def demo(demo_project):  # type: ignore[no-untyped-def]
 
 
 def test_search_finds_what_a_brute_force_scan_finds(demo) -> None:  # type: ignore[no-untyped-def]
-    conf, registry, client = demo
+    _, registry, client = demo
     everything = client.get("/api/views").json()
     assert sorted(v["name"] for v in everything) == sorted(registry.views)
     for query, filters in [("user", {}), ("order", {}), ("", {"online": "true"}), ("", {"dtype": "embedding"}),
@@ -88,7 +88,7 @@ def test_every_view_page_shows_its_true_state(demo, spark) -> None:  # type: ign
 
 
 def test_lineage_reaches_the_training_set_the_demo_built_and_redis(demo) -> None:  # type: ignore[no-untyped-def]
-    _, registry, client = demo
+    client = demo[2]
     graph = client.get("/api/views/user_stats/lineage").json()
     kinds = {n["kind"] for n in graph["nodes"]}
     assert kinds == {"source", "view", "feature", "service", "dag", "training_set", "redis"}
