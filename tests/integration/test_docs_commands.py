@@ -26,7 +26,7 @@ RUNNABLE = ("featurelake", "spark-submit")
 # Documented to fail here: every view is stale "as of now" in a lake of 2025 data.
 EXPECTED_EXIT = {"featurelake check-freshness": 1}
 # Servers run until Ctrl-C: started on a free port, reached (Airflow: healthy), then interrupted.
-SERVERS = ("serve", "--serve", "airflow")
+SERVERS = ("serve", "--serve", "airflow", "ui")
 
 
 def _docs() -> list[Path]:
