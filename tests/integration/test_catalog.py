@@ -6,6 +6,7 @@ real Airflow api-server with Chromium."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -62,6 +63,10 @@ def test_every_view_page_shows_its_true_state(demo, spark) -> None:  # type: ign
         page = client.get(f"/views/{name}")
         assert page.status_code == 200, page.text[:500]
         assert 'id="freshness-badge"' in page.text and 'id="lineage-graph"' in page.text
+        report = re.search(r'href="(/data-docs/[^"]+)">Data Docs', page.text)
+        assert report is not None and report.group(1) != "/data-docs/index.html", "each run links its own page"
+        opened = client.get(report.group(1))
+        assert opened.status_code == 200 and "text/html" in opened.headers["content-type"]
 
         freshness = client.get(f"/api/views/{name}/freshness").json()
         assert freshness["state"] == ("stale" if monitor[name].stale else "fresh")  # every shipped view has an SLA

@@ -30,7 +30,9 @@ def test_snapshot_refresh_killed_at_random_points_leaves_readers_a_correct_snaps
     rng = random.Random(f"{seed}-refresh")
     versions = set()
     for round_ in range(20 if soak else 1):
-        assert kill_after(command, rng.uniform(12, 30), lake.env) is None, "the loop ends only when killed"
+        # The loop's JVM starts in about 8 s; each refresh then takes 1-2 s.
+        delay = rng.uniform(12, 30) if soak else rng.uniform(11, 15)
+        assert kill_after(command, delay, lake.env) is None, "the loop ends only when killed"
         versions.add(latest_rows_true(spark, lake.conf, "user_stats"))
         day = date(2025, 1, 1 + round_ % 8)  # a new commit (its own refresh included) for the next round
         backfill_view(spark, load_registry(lake.conf), "user_stats", lake.conf.lake_root, day, day)
