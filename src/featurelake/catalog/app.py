@@ -19,7 +19,7 @@ from featurelake.catalog.service import Catalog, NothingAppliedError, SearchFilt
 from featurelake.config import FeaturelakeConfig
 from featurelake.orchestration.dags import DAG_PREFIX
 from featurelake.registry.model import UnknownViewError
-from featurelake.storage import StorageNotFoundError, join, storage_for
+from featurelake.storage import StorageNotFoundError, is_object_store, join, storage_for
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "resources"
 COLOURS = {"source": "#fff1c2", "view": "#cfe3f3", "feature": "#e7f5e9", "dag": "#ece4f7", "service": "#fde7d3",
@@ -120,10 +120,12 @@ def _view_page(request: Request, catalog: Catalog, conf: FeaturelakeConfig, name
     charts = [c for c in (drawing.chart(f, points) for f, points in quality.statistics.items()) if c is not None]
     checked = (online.last_consistency or {}).get("checked_at_us")
     reports = conf.resolved_reports_dir.rstrip("/")
+    bases = [reports] if is_object_store(reports) else [reports, str(Path(reports).resolve())]
 
     def docs_link(location: str) -> str:
-        rest = location[len(reports) + 1 :] if location.startswith(reports + "/") else "index.html"
-        return f"{_root(request)}data-docs/{rest}"
+        """The run's own Data Docs page, served by this app (the reports dir may be on S3)."""
+        base = next((b for b in bases if location.startswith(b + "/")), None)
+        return f"{_root(request)}data-docs/{location[len(base) + 1 :] if base else 'index.html'}"
 
     return _page(
         request, "catalog_view.html", view=view, freshness=freshness, quality=quality, online=online,

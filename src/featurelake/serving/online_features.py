@@ -36,14 +36,7 @@ async def answer(
     """Never raises for bad input or a Redis fault: those are 4xx / 503 answers."""
     entities = 0
     try:
-        if not state.authorized(authorization):
-            raise RejectedError(401, UNAUTHORIZED)
-        try:  # a client that sends its body slowly holds no worker longer than the timeout
-            raw = await asyncio.wait_for(read_limited(body, declared_length, settings.max_body_bytes),
-                                         settings.timeout_s)  # fmt: skip
-        except TimeoutError:
-            raise RejectedError(408, f"the request body did not arrive within {settings.timeout_s}s") from None
-        request = _parse(raw)
+        request = _parse(await read_request(state, settings, authorization, declared_length, body))
         snap = state.snapshot()
         refs = snap.registry.service_refs(request.feature_service) if request.feature_service else []
         refs += snap.registry.resolve_refs(request.features or [])
@@ -61,6 +54,19 @@ async def answer(
         return 400, error_body(str(exc)), entities
     except RedisReadError as exc:
         return 503, error_body(str(exc)), entities
+
+
+async def read_request(
+    state: ServerState, settings: ServeSettings, authorization: str | None, declared_length: str | None,
+    body: AsyncIterator[bytes],
+) -> bytes:  # fmt: skip
+    """The body of an authorized request, within the size limit and the timeout; RejectedError otherwise."""
+    if not state.authorized(authorization):
+        raise RejectedError(401, UNAUTHORIZED)
+    try:  # a client that sends its body slowly holds no worker longer than the timeout
+        return await asyncio.wait_for(read_limited(body, declared_length, settings.max_body_bytes), settings.timeout_s)
+    except TimeoutError:
+        raise RejectedError(408, f"the request body did not arrive within {settings.timeout_s}s") from None
 
 
 def error_body(message: str) -> bytes:

@@ -19,7 +19,7 @@ from featurelake.online.reader import OnlineReader
 from featurelake.online.redis_server import redis_settings
 from featurelake.registry.model import FeatureRef
 from featurelake.serving.models import SimilarRequest
-from featurelake.serving.online_features import UNAUTHORIZED, RejectedError, error_body, parse_body, read_limited
+from featurelake.serving.online_features import RejectedError, error_body, parse_body, read_request
 from featurelake.serving.settings import ServeSettings
 from featurelake.similarity import find_similar, indexed_feature
 
@@ -36,14 +36,7 @@ async def answer_similar(
 ) -> tuple[int, bytes]:  # fmt: skip
     """Never raises for bad input or a Redis fault: those are 4xx / 503 answers."""
     try:
-        if not state.authorized(authorization):
-            raise RejectedError(401, UNAUTHORIZED)
-        try:
-            raw = await asyncio.wait_for(read_limited(body, declared_length, settings.max_body_bytes),
-                                         settings.timeout_s)  # fmt: skip
-        except TimeoutError:
-            raise RejectedError(408, f"the request body did not arrive within {settings.timeout_s}s") from None
-        request = parse_body(SimilarRequest, raw)
+        request = parse_body(SimilarRequest, await read_request(state, settings, authorization, declared_length, body))
         snap = state.snapshot()
         try:
             result = await asyncio.wait_for(asyncio.to_thread(_find, state, snap, request), settings.timeout_s)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from featurelake.offline.tables import EVENT_TIMESTAMP, PARTITION
 from featurelake.registry.model import Registry
+from featurelake.storage import is_object_store, join
 from featurelake.validation.assets import localize_data_docs
 from featurelake.validation.checks import Check, view_checks
 from featurelake.validation.context import ValidationPaths, validation_context, validation_lock
@@ -134,9 +135,21 @@ def validate_rows(
         total,
         label,
         results,
-        paths.data_docs_index,
+        _run_page(paths, name, label) or paths.data_docs_index,
         time.monotonic() - started,
     )
+
+
+def _run_page(paths: ValidationPaths, suite: str, label: str) -> str | None:
+    """The Data Docs page of this run (validations/<suite>/<run>/<time>/...), where readers find it."""
+    folder = paths.local_reports_dir / "validations" / suite / label
+    pages = sorted(folder.rglob("*.html"), key=lambda p: p.stat().st_mtime) if folder.is_dir() else []
+    if not pages:
+        return None
+    relative = pages[-1].relative_to(paths.local_reports_dir).as_posix()
+    if is_object_store(paths.reports_dir):
+        return join(paths.reports_dir, relative)
+    return str(paths.local_reports_dir / relative)
 
 
 def _check_name(result: Any) -> str:
