@@ -1,6 +1,6 @@
 """Refresh a view's latest-rows snapshot at the table's newest version, again and again, until
 killed: the process the snapshot-refresh kill test SIGKILLs at random moments. Usage:
-python refresh_loop.py CONF VIEW DONE_FILE (one line appended per finished refresh)"""
+python refresh_loop.py CONF VIEW LOG (a line when each refresh starts and when it is done)"""
 
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ if __name__ == "__main__":
     path = table_path(conf.lake_root, view)
     while True:
         version = int(DeltaTable.forPath(spark, path).history(1).collect()[0]["version"])
+        with open(sys.argv[3], "a") as log:
+            log.write(f"start {version}\n")
         assert refresh_latest(spark, conf.lake_root, view, registry.join_keys(view.name), version)
-        with open(sys.argv[3], "a") as done:
-            done.write(f"{version}\n")
+        with open(sys.argv[3], "a") as log:
+            log.write(f"done {version}\n")

@@ -62,10 +62,12 @@ class Chart:
     first_day: str
     last_day: str
     null_share: float  # of the newest day
+    nulls: str  # polyline of the null share per day, on a 0..1 scale
 
 
 def chart(feature: str, points: list[StatPoint], width: int = 320, height: int = 80) -> Chart | None:
-    """Mean per day with a ±1 stddev band; None for non-numeric features or no days yet."""
+    """Mean per day with a ±1 stddev band, and the null share per day (0..1); None for
+    non-numeric features or no days yet."""
     numeric = [p for p in points if p.mean is not None]
     if not numeric:
         return None
@@ -80,5 +82,8 @@ def chart(feature: str, points: list[StatPoint], width: int = 320, height: int =
         return f"{x:.1f},{y:.1f}"
 
     mean = " ".join(xy(i, p.mean) for i, p in enumerate(numeric))  # type: ignore[arg-type]
+    step = (width - 8) / max(1, len(points) - 1)
+    nulls = " ".join(f"{4 + step * i:.1f},{height - 4 - (height - 8) * p.null_rate:.1f}" for i, p in enumerate(points))
     band = " ".join([*(xy(i, v) for i, v in enumerate(highs)), *(xy(i, v) for i, v in reversed(list(enumerate(lows))))])
-    return Chart(feature, width, height, mean, band, lo, hi, numeric[0].day, numeric[-1].day, points[-1].null_rate)
+    first, last = numeric[0].day, numeric[-1].day
+    return Chart(feature, width, height, mean, band, lo, hi, first, last, points[-1].null_rate, nulls)
