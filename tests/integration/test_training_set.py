@@ -14,6 +14,7 @@ from featurelake.offline.training_set import (
     EmptyLabelsError,
     FeatureNameClashError,
     LabelColumnMissingError,
+    LabelKeyTypeError,
     LabelsUnreadableError,
     LabelTimestampError,
     OutputExistsError,
@@ -186,8 +187,14 @@ def test_name_clash_needs_full_feature_names(world) -> None:  # type: ignore[no-
         (lambda frame: frame.assign(event_timestamp=1), LabelTimestampError, "is bigint"),
         (lambda frame: frame.assign(event_timestamp="not a time"), LabelTimestampError, "unparsable"),
         (lambda frame: frame.iloc[:0], EmptyLabelsError, "no rows"),
+        (
+            lambda frame: frame.assign(product_id=frame.product_id.astype(str)),
+            LabelKeyTypeError,
+            "'product_id' is string",
+        ),
+        (lambda frame: frame.assign(product_id=frame.product_id > 5), LabelKeyTypeError, "is boolean.*bigint"),
     ],
-    ids=["missing-key", "missing-time", "int-time", "string-time", "empty"],
+    ids=["missing-key", "missing-time", "int-time", "string-time", "empty", "string-key", "bool-key"],
 )
 def test_bad_labels_are_refused_and_nothing_is_written(world, tmp_path: Path, mutate, error, match) -> None:  # type: ignore[no-untyped-def]
     store, _, _, labels = world
@@ -195,6 +202,16 @@ def test_bad_labels_are_refused_and_nothing_is_written(world, tmp_path: Path, mu
     with pytest.raises(error, match=match):
         store.build_training_set(mutate(labels), str(out), features=["stats:spend", "product:price"])
     assert not out.exists() and not list(tmp_path.iterdir())
+
+
+def test_float_keys_from_pandas_join_like_integer_keys(world) -> None:  # type: ignore[no-untyped-def]
+    """pandas turns an integer column with nulls into float64: such keys join by value."""
+    store, _, tables, labels = world
+    floats = labels.assign(user_id=labels.user_id.astype("float64"))  # <NA> becomes NaN
+    got = store.get_historical_features(floats, features=["stats:spend"], full_feature_names=True).toPandas()
+    want = oracle(labels, tables, full=True)[[*labels.columns, "stats__spend"]]
+    got["user_id"] = got.user_id.astype("Int64")
+    assert normalise(got) == normalise(want)
 
 
 def test_unknown_view_and_feature(world) -> None:  # type: ignore[no-untyped-def]

@@ -204,10 +204,14 @@ def _check_names(labels: DataFrame, requests: list[ViewRequest], where: str) -> 
                                         view=request.view.name, expected=expected.simpleString())  # fmt: skip
 
 
+_NUMBERS = {"ByteType", "ShortType", "IntegerType", "LongType", "FloatType", "DoubleType", "DecimalType"}
+
+
 def _key_kind(kind: Any) -> str:
-    """Key types that join exactly: any integer width with any other; otherwise the same type."""
-    name = type(kind).__name__
-    return "integer" if name in {"ByteType", "ShortType", "IntegerType", "LongType"} else kind.simpleString()
+    """Key types that join by value: any number with any other (pandas makes an integer key
+    with nulls a float64); otherwise the same type. A string or boolean key for a numeric one
+    is refused: "007" and 7 may or may not be the same entity."""
+    return "number" if type(kind).__name__ in _NUMBERS else kind.simpleString()
 
 
 def build(
