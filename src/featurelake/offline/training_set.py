@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -22,13 +23,14 @@ from featurelake.offline.as_of_join import LABEL_TS, ViewRequest, as_of_join, pr
 from featurelake.offline.tables import table_path
 from featurelake.registry.model import FeatureRef, Registry
 from featurelake.spark.times import TIME_TYPES, as_timestamp, type_name
-from featurelake.storage import StorageNotFoundError, join, storage_for
+from featurelake.storage import StorageError, StorageNotFoundError, join, storage_for
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 
 TRAINING_SETS_DIR = "_training_sets"
+log = logging.getLogger(__name__)
 
 
 class LabelsNotFoundError(FeaturelakeError):
@@ -314,7 +316,10 @@ def write_metadata(info: TrainingSetInfo, output: str, lake_root: str | None = N
     if lake_root is not None:
         stamp = info.built_at.replace(":", "").replace("-", "").split("+")[0]
         name = f"{stamp}-{hashlib.blake2b(output.encode(), digest_size=4).hexdigest()}.json"
-        storage_for(lake_root).write(join(lake_root, TRAINING_SETS_DIR, name), document)
+        try:  # a reader may build training sets from a lake it cannot write: the set itself is done
+            storage_for(lake_root).write(join(lake_root, TRAINING_SETS_DIR, name), document)
+        except (StorageError, OSError) as exc:
+            log.warning("training set not recorded in the lake's %s (%s)", TRAINING_SETS_DIR, exc)
     return path
 
 

@@ -9,6 +9,7 @@ also be missing because its TTL ran out since the last write: that is reported t
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 from dataclasses import dataclass, field
@@ -26,11 +27,12 @@ from featurelake.online.materialize import newest_per_entity
 from featurelake.online.redis_server import connect
 from featurelake.registry.model import Registry
 from featurelake.specs.models import FeatureView
-from featurelake.storage import join, storage_for
+from featurelake.storage import StorageError, join, storage_for
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+log = logging.getLogger(__name__)
 SHOWN = 20
 
 
@@ -111,7 +113,10 @@ def record_consistency(lake_root: str, view: FeatureView, report: ConsistencyRep
         "checked_at_us": int(time.time() * 1_000_000),
     }
     path = consistency_record_path(lake_root, view)
-    storage_for(path).write(path, json.dumps(record, sort_keys=True).encode())
+    try:  # the check's answer does not depend on being able to write the lake
+        storage_for(path).write(path, json.dumps(record, sort_keys=True).encode())
+    except (StorageError, OSError) as exc:
+        log.warning("consistency result of %s not recorded at %s (%s)", view.name, path, exc)
 
 
 def _compare(row: Any, key: str, value: bytes | None, codec: ViewCodec) -> list[Mismatch]:
