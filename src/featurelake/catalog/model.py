@@ -148,9 +148,14 @@ def _expectation(expectation: Any) -> str:
     return text if expectation.blocking else f"{text} (warn)"
 
 
+def services_of(registry: Registry, view: FeatureView) -> list[str]:
+    """The feature services that use a feature of the view."""
+    return sorted(name for name in registry.feature_services
+                  if any(ref.view == view.name for ref in registry.service_refs(name)))  # fmt: skip
+
+
 def detail(registry: Registry, view: FeatureView) -> ViewDetail:
-    services = sorted(name for name, s in registry.feature_services.items()
-                      if any(ref.view == view.name for ref in registry.service_refs(name)))  # fmt: skip
+    services = services_of(registry, view)
     return ViewDetail(
         **summary(view).model_dump(), source=view.source, ttl=view.ttl, schedule=view.schedule,
         freshness_sla=view.freshness_sla, spec=registry.origins.get(f"feature_view:{view.name}"),
@@ -207,7 +212,7 @@ def lineage(registry: Registry, view: FeatureView, built: list[dict[str, Any]]) 
     for feature in view.features:
         nodes.append(LineageNode(id=f"feature:{feature.name}", kind="feature", label=feature.name))
         edges.append((f"view:{view.name}", f"feature:{feature.name}"))
-    for name in detail(registry, view).services:
+    for name in services_of(registry, view):
         nodes.append(LineageNode(id=f"service:{name}", kind="service", label=name))
         for ref in registry.service_refs(name):
             if ref.view == view.name:

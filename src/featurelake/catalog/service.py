@@ -14,13 +14,13 @@ import redis
 from featurelake.catalog import model, records
 from featurelake.config import FeaturelakeConfig
 from featurelake.errors import FeaturelakeError
-from featurelake.monitoring.freshness import newest_offline_event_us
 from featurelake.online.keys import view_prefix, watermark_key
 from featurelake.online.redis_server import redis_settings
 from featurelake.registry import load_registry
 from featurelake.registry.model import Registry
 from featurelake.registry.store import RegistryStore
 from featurelake.specs.models import FeatureView
+from featurelake.validation.stats import previous_stats
 
 KEY_COUNT_BUDGET_S = 0.25  # SCAN is O(keyspace): a big Redis is counted in part, and says so
 
@@ -100,9 +100,9 @@ class Catalog:
 
     def freshness(self, name: str) -> model.Freshness:
         registry, view = self.view(name)
-        series = records.stats_series(self.conf.lake_root, view)
-        newest_day = series[-1].day.isoformat() if series else None
-        newest_us, moved_us, problem = newest_offline_event_us(self.conf.lake_root, view), None, None
+        newest = previous_stats(self.conf.lake_root, view)  # one file: the newest published day's
+        newest_day = None if newest is None else newest.day.isoformat()
+        newest_us, moved_us, problem = (None if newest is None else newest.newest_event_us), None, None
         if view.online:
             try:
                 mark = self._redis().hgetall(watermark_key(registry.project, view.name, view.version))
