@@ -159,6 +159,10 @@ def test_bad_batches_are_blocked_and_nothing_is_published(spark, lake, case: str
     pd.testing.assert_frame_equal(_content(spark, conf, registry, view), before)
     message = str(failure.value)
     assert view in message and "nothing was published" in message and "Data Docs:" in message
+    if check == "unique_row":  # 3 rows copied: 3 duplicated keys, each shown with its copies and day
+        (result,) = [r for r in outcome.failures if r.check.name == check]
+        assert result.unexpected_count == 3 and len(result.samples) == 3, result.line()
+        assert all("'copies': 2" in s for s in result.samples) and result.days, result.line()
 
 
 def test_a_failed_check_reports_day_column_count_and_samples(spark, lake) -> None:  # type: ignore[no-untyped-def]

@@ -28,6 +28,7 @@ def test_every_view_gets_the_built_in_checks_and_its_spec_expectations() -> None
     assert checks["not_null:last_channel"].severity == "warn" and not checks["not_null:last_channel"].blocking
     assert checks["mean_between:avg_order_value_30d"].kind == "ExpectColumnMeanToBeBetween"
     assert checks["unique_row"].kwargs["column_list"] == ["user_id", "event_timestamp", "created_timestamp"]
+    assert checks["unique_row"].kind == "duplicates"
     assert "date_sub(to_date(`event_timestamp`), 1)" in str(checks["inside_partition"].condition)  # aggregated rows
     assert "to_date(`event_timestamp`)" in str(_checks("user_stats")["inside_partition"].condition)
     assert "size(`behaviour_embedding`) != 16" in str(

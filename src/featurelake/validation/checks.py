@@ -29,8 +29,9 @@ DRIFT_NULL_RATE_POINTS = 0.05
 
 @dataclass(frozen=True)
 class Check:
-    """One expectation. `kind` is a Great Expectations expectation class, or `rows`: a SQL
-    condition that selects the offending rows (UnexpectedRowsExpectation)."""
+    """One expectation. `kind` is a Great Expectations expectation class, `rows`: a SQL
+    condition that selects the offending rows, or `duplicates`: the columns in `kwargs`
+    that must identify a row (both UnexpectedRowsExpectation)."""
 
     name: str
     description: str
@@ -70,10 +71,12 @@ def builtin_checks(registry: Registry, view: FeatureView, start: date, end: date
             Check(f"key_not_null:{k}", f"entity key {k} is never null", "ExpectColumnValuesToNotBeNull", column=k)
             for k in keys
         ],
+        # One grouping query: Great Expectations' ExpectCompoundColumnsToBeUnique ran a window
+        # over the batch in each of its 3-4 metric jobs, half the gate's time on 3.4M rows.
         Check(
             "unique_row",
             f"one row per ({', '.join(keys)}, event_timestamp, created_timestamp)",
-            "ExpectCompoundColumnsToBeUnique",
+            "duplicates",
             kwargs={"column_list": [*keys, EVENT_TIMESTAMP, CREATED_TIMESTAMP]},
         ),
         Check(
@@ -108,6 +111,12 @@ def builtin_checks(registry: Registry, view: FeatureView, start: date, end: date
                 )
             )
     return checks
+
+
+def duplicates_query(columns: list[str]) -> str:
+    """The (columns) values held by more than one row, with how many (`copies`)."""
+    listed = ", ".join(quoted(c) for c in columns)
+    return f"SELECT {listed}, count(*) AS copies FROM {{batch}} GROUP BY {listed} HAVING count(*) > 1"
 
 
 def _outside_partition(view: FeatureView) -> str:

@@ -175,6 +175,9 @@ def _check_result(check: Check, result: Any, rows: DataFrame, keys: list[str]) -
     if check.kind == "rows":
         count = details.get("observed_value")
         samples, days = _offending_rows(rows, check, keys)
+    if check.kind == "duplicates":
+        count = details.get("observed_value")
+        samples, days = _duplicated(rows, check.kwargs["column_list"])
     return CheckResult(check, False, count, details.get("observed_value"), samples, days)
 
 
@@ -188,6 +191,18 @@ def _offending_rows(rows: DataFrame, check: Check, keys: list[str]) -> tuple[tup
     samples = tuple(_short(r.asDict()) for r in found)
     days = tuple(sorted({str(r.asDict()[PARTITION]) for r in found if PARTITION in r.asDict()}))
     return samples, days
+
+
+def _duplicated(rows: DataFrame, columns: list[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """A few duplicated (columns) values with their copies and days (one small Spark job, only on failure)."""
+    from pyspark.sql import functions as F
+
+    grouped = rows.groupBy(*[F.col(f"`{c}`").cast("string").alias(c) for c in columns]).agg(
+        F.count(F.lit(1)).alias("copies"), F.array_sort(F.collect_set(F.col(PARTITION).cast("string"))).alias("_days")
+    )
+    found = [r.asDict() for r in grouped.where(F.col("copies") > 1).limit(SAMPLES).collect()]
+    samples = tuple(_short({"copies": r["copies"], **{c: r[c] for c in columns}}) for r in found)
+    return samples, tuple(sorted({d for r in found for d in r["_days"] if d}))
 
 
 def _short(value: Any, limit: int = 120) -> str:

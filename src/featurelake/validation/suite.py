@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from featurelake.offline.tables import PARTITION
-from featurelake.validation.checks import Check
+from featurelake.validation.checks import Check, duplicates_query
 from featurelake.validation.context import DATASOURCE, SITE
 
 if TYPE_CHECKING:
@@ -30,6 +30,9 @@ def to_expectation(check: Check) -> Expectation:
     }
     if check.kind == "rows":
         query = f"SELECT * FROM {{batch}} WHERE {check.condition}"
+        return UnexpectedRowsExpectation(unexpected_rows_query=query, **common)
+    if check.kind == "duplicates":
+        query = duplicates_query(check.kwargs["column_list"])
         return UnexpectedRowsExpectation(unexpected_rows_query=query, **common)
     cls = getattr(gxe, check.kind)
     column = {"column": check.column} if check.column else {}
