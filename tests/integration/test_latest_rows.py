@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from featurelake.offline.latest import latest_dir, read_latest, refresh_latest
+from featurelake.offline.latest import WrittenDays, latest_dir, read_latest, refresh_latest
 from featurelake.offline.tables import table_path
 from featurelake.offline.writer import replace_range
 from featurelake.registry.compile import compile_repo
@@ -70,12 +70,17 @@ def random_snapshots(seed: int, users: int = 60, days: int = 10) -> pd.DataFrame
 def _publish(spark, registry: Registry, lake: Path, source: pd.DataFrame, start: date, end: date) -> int:  # type: ignore[no-untyped-def]
     """Replace days [start, end] of the view's table with the snapshots of those days, as a publish does
     (compute and validation are tested elsewhere; here only the table's commits matter)."""
+    return _publish_rows(spark, registry, lake, source, start, end)[0]
+
+
+def _publish_rows(spark, registry: Registry, lake: Path, source: pd.DataFrame, start: date, end: date):  # type: ignore[no-untyped-def]
     days = source[(source.ts.dt.date >= start) & (source.ts.dt.date <= end)]
     rows = pd.DataFrame({"user_id": days.user_id, "event_timestamp": days.ts, "created_timestamp": days.created,
                          "score": days.score, "tier": days.tier, "date": days.ts.dt.date})  # fmt: skip
     path = table_path(str(lake), registry.view("snaps_latest"))
-    version, _ = replace_range(spark, path, spark.createDataFrame(rows, schema=SCHEMA), start, end)
-    return int(version)
+    frame = spark.createDataFrame(rows, schema=SCHEMA).cache()
+    version, _ = replace_range(spark, path, frame, start, end)
+    return int(version), WrittenDays(frame, start, end)
 
 
 def _oracle(spark, registry: Registry, lake: Path, version: int) -> pd.DataFrame:  # type: ignore[no-untyped-def]
@@ -135,3 +140,31 @@ def test_latest_rows_equal_the_newest_row_per_entity_through_patches_and_republi
     # A snapshot whose columns are not the view's (a feature added without a version bump) is not used.
     fewer = view.model_copy(update={"features": view.features[:1]})
     assert read_latest(spark, str(lake), fewer, ["user_id"], v4).source == "whole table"
+
+
+def test_a_publish_refreshes_the_snapshot_from_the_rows_it_wrote(spark, registry: Registry, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """What publish_rows does: the snapshot of the version before, patched with the written rows
+    (no read of the table back), or, when that cannot be exact, the table regrouped."""
+    lake, view = tmp_path / "lake", registry.view("snaps_latest")
+    source = random_snapshots(seed=11)
+    v1, written = _publish_rows(spark, registry, lake, source, date(2025, 5, 1), date(2025, 5, 6))
+    assert refresh_latest(spark, str(lake), view, ["user_id"], v1, written)  # no snapshot before: regrouped
+    _assert_latest(spark, registry, lake, v1, "latest rows")
+    v2, written = _publish_rows(spark, registry, lake, source, date(2025, 5, 4), date(2025, 5, 10))
+    assert refresh_latest(spark, str(lake), view, ["user_id"], v2, written)
+    _assert_latest(spark, registry, lake, v2, "latest rows")
+
+    # Day 10 republished without the users whose latest row was there: not patchable, regrouped.
+    latest = _oracle(spark, registry, lake, v2)
+    gone = set(latest.user_id[latest.event_timestamp.dt.date == date(2025, 5, 10)])
+    assert gone
+    dropped = source[~((source.ts.dt.date == date(2025, 5, 10)) & source.user_id.isin(gone))]
+    v3, written = _publish_rows(spark, registry, lake, dropped, date(2025, 5, 10), date(2025, 5, 10))
+    assert refresh_latest(spark, str(lake), view, ["user_id"], v3, written)
+    _assert_latest(spark, registry, lake, v3, "latest rows")
+
+    # Written rows of a version that does not follow the snapshot's are not used.
+    _publish(spark, registry, lake, source, date(2025, 5, 2), date(2025, 5, 2))
+    v5, written = _publish_rows(spark, registry, lake, source, date(2025, 5, 10), date(2025, 5, 10))
+    assert refresh_latest(spark, str(lake), view, ["user_id"], v5, written)
+    _assert_latest(spark, registry, lake, v5, "latest rows")

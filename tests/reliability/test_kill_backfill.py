@@ -74,7 +74,7 @@ def test_backfill_killed_at_random_points_then_rerun_equals_a_clean_run(
                "--conf", str(conf.source_file)]  # fmt: skip
     rng = random.Random(f"{seed}-{view}")
     leases = join(lake, "_leases", "features", view)
-    duration, killed = 40.0, 0  # a whole CLI run's length; measured by each rerun
+    duration, killed = 25.0, 0  # about a whole CLI run's length; measured by each rerun
     for _ in range(20 if soak else 1):
         if kill_after(command, rng.uniform(0.2 * duration, duration), env) is None:
             killed += 1

@@ -7,7 +7,7 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from featurelake.config import LeaseConf
-from featurelake.offline.latest import refresh_latest
+from featurelake.offline.latest import WrittenDays, refresh_latest
 from featurelake.offline.tables import table_key, table_path
 from featurelake.offline.writer import replace_range
 from featurelake.registry.model import Registry
@@ -63,7 +63,8 @@ def publish_rows(
         with TableLease(paths.lake_root, table_key(view), lease.ttl_s, lease.wait_s):
             version, metrics = replace_range(spark, path, rows, start, end)
             if view.online:  # materialize --full reads the latest rows instead of regrouping history
-                refresh_latest(spark, paths.lake_root, view, registry.join_keys(view_name), version)
+                written = WrittenDays(rows, start, end)
+                refresh_latest(spark, paths.lake_root, view, registry.join_keys(view_name), version, written)
         store_stats(paths.lake_root, view, compute_stats(rows, view, outcome.run_name), start, end)
         write_gate_record(paths.lake_root, outcome, delta_version=version)
     finally:
