@@ -300,36 +300,12 @@ def test_training_set_on_a_standalone_cluster_with_s3_equals_local_mode(
     assert apps and apps[-1]["cores"] == 2  # it ran on the cluster's executors, not in local mode
 
 
-def test_an_aggregated_view_backfilled_on_the_cluster_equals_local_mode(backfilled, spark, spark_cluster) -> None:  # type: ignore[no-untyped-def]
-    """spark-submit jobs/compute_features.py backfill of the aggregated view on the standalone
-    cluster (two executor JVMs), through the validation gate, into the S3 lake: the days it
-    replaced equal the local-mode run on the local lake, row for row."""
-    from featurelake.spark.session import spark_submit_command
-    from featurelake.validation.records import require_published
-
-    local, remote = backfilled
-    start, end = date(2025, 1, 4), date(2025, 1, 7)
-    on_cluster = remote.model_copy(update={"spark": remote.spark.model_copy(update={
-        "master": spark_cluster.master_url,
-        "settings": {**remote.spark.settings, "spark.executor.cores": "1", "spark.cores.max": "2",
-                     "spark.executor.memory": "1g"}})})  # fmt: skip
-    args = ["backfill", "user_orders", "--start", str(start), "--end", str(end), "--conf", str(remote.source_file)]
-    command = spark_submit_command(on_cluster, Path("jobs") / "compute_features.py", args)
-    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PATH": f"{BIN}:{os.environ['PATH']}"}
-    proc = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env, check=False)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "validation of user_orders v1, day(s) 2025-01-04..2025-01-07" in proc.stdout and "passed" in proc.stdout
-    apps = spark_cluster.state()["completedapps"]
-    assert apps and apps[-1]["cores"] == 2  # on the cluster's executors, not in local mode
-    pd.testing.assert_frame_equal(table(spark, local, "user_orders"), table(spark, remote, "user_orders"))
-    record = require_published(remote.lake_root, "user_orders", 1, start, end)  # read back from S3
-    assert record.rows > 0 and record.delta_version is not None
-
-
 def test_a_view_dag_runs_on_the_cluster_against_the_s3_lake(backfilled, spark, spark_cluster, repo_root: Path,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]  # fmt: skip
-    """dag.test(): compute (spark-submit on the cluster: compute, gate, publish to S3), the
-    recorded verdict read back from S3, materialize (spark-submit on the cluster), freshness."""
+    """dag.test() of the aggregated view: compute (spark-submit on the standalone cluster, two
+    executor JVMs: compute, gate, publish to S3), the recorded verdict read back from S3,
+    materialize (spark-submit on the cluster), freshness. The day it replaced equals a
+    local-mode backfill on the local lake, row for row; Redis equals the S3 table."""
     import json
 
     from airflow.utils.db import initdb
@@ -337,9 +313,10 @@ def test_a_view_dag_runs_on_the_cluster_against_the_s3_lake(backfilled, spark, s
 
     from featurelake.online.consistency import check_consistency
     from featurelake.orchestration.dags import DagSettings, build_dags
+    from featurelake.validation.records import require_published
 
     local, remote = backfilled
-    day = date(2025, 1, 11)  # the interval after the backfilled days
+    view, day = "user_orders", date(2025, 1, 11)  # the interval after the backfilled days
     initdb()
     monkeypatch.setenv("FEATURELAKE_CONF", str(remote.source_file))
     monkeypatch.setenv("FEATURELAKE_SPARK_MASTER", spark_cluster.master_url)
@@ -350,16 +327,19 @@ def test_a_view_dag_runs_on_the_cluster_against_the_s3_lake(backfilled, spark, s
     dags, errors = build_dags(DagSettings.from_env(repo_root / "dags"))
     assert errors == []
     finished = len(spark_cluster.state()["completedapps"])
-    run = dags["featurelake__user_stats"].test(logical_date=datetime(2025, 1, 12, tzinfo=UTC))
+    run = dags[f"featurelake__{view}"].test(logical_date=datetime(2025, 1, 12, tzinfo=UTC))
     assert run.state == DagRunState.SUCCESS, {ti.task_id: ti.state for ti in run.get_task_instances()}
-    assert len(spark_cluster.state()["completedapps"]) == finished + 2  # compute and materialize ran there
+    apps = spark_cluster.state()["completedapps"]
+    assert len(apps) == finished + 2 and apps[-1]["cores"] >= 2  # compute and materialize ran on its executors
+    record = require_published(remote.lake_root, view, 1, day, day)  # read back from S3
+    assert record.rows > 0 and record.delta_version is not None
 
-    backfill_view(spark, load_registry(local), "user_stats", local.lake_root, day, day,
+    backfill_view(spark, load_registry(local), view, local.lake_root, day, day,
                   validation=ValidationPaths.from_config(local), lease=local.lease)  # fmt: skip
-    on_day = [(lambda t: t[t["date"].astype(str) == str(day)])(table(spark, c, "user_stats")) for c in (local, remote)]
+    on_day = [(lambda t: t[t["date"].astype(str) == str(day)])(table(spark, c, view)) for c in (local, remote)]
     assert len(on_day[0]) > 0
     pd.testing.assert_frame_equal(on_day[0].reset_index(drop=True), on_day[1].reset_index(drop=True))
-    report = check_consistency(spark, remote, load_registry(remote), "user_stats", sample=None)
+    report = check_consistency(spark, remote, load_registry(remote), view, sample=None)
     assert report.consistent and report.checked > 0, report.mismatches[:3]
 
 
