@@ -11,12 +11,13 @@ from featurelake.offline.latest import WrittenDays, refresh_latest
 from featurelake.offline.tables import table_key, table_path
 from featurelake.offline.writer import replace_range
 from featurelake.registry.model import Registry
+from featurelake.specs.models import FeatureView
 from featurelake.storage.lease import TableLease
 from featurelake.validation.context import ValidationPaths
 from featurelake.validation.errors import ValidationFailedError
-from featurelake.validation.gate import ValidationOutcome, validate_rows
+from featurelake.validation.gate import ValidationOutcome, run_name, validate_rows
 from featurelake.validation.records import write_gate_record
-from featurelake.validation.stats import compute_stats, store_stats
+from featurelake.validation.stats import FeatureStats, compute_stats, store_stats
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -54,6 +55,7 @@ def publish_rows(
     view = registry.view(view_name)
     rows = rows.persist(StorageLevel.MEMORY_AND_DISK)
     try:
+        stats = _stats_filling_the_cache(rows, view, run_name(view.name, start, end, "publish"))
         outcome = validate_rows(registry, view_name, rows, start, end, paths)
         if not outcome.passed:
             write_gate_record(paths.lake_root, outcome, delta_version=None)
@@ -65,8 +67,23 @@ def publish_rows(
             if view.online:  # materialize --full reads the latest rows instead of regrouping history
                 written = WrittenDays(rows, start, end)
                 refresh_latest(spark, paths.lake_root, view, registry.join_keys(view_name), version, written)
-        store_stats(paths.lake_root, view, compute_stats(rows, view, outcome.run_name), start, end)
+        stats = stats if stats is not None else compute_stats(rows, view, outcome.run_name)
+        store_stats(paths.lake_root, view, stats, start, end)
         write_gate_record(paths.lake_root, outcome, delta_version=version)
     finally:
         rows.unpersist()
     return Published(version, int(metrics.get("numOutputRows", 0)), outcome)
+
+
+def _stats_filling_the_cache(rows: DataFrame, view: FeatureView, run: str) -> list[FeatureStats] | None:
+    """Per-day statistics, computed by the job that fills the cache: one pass over the computed
+    rows instead of a count to cache them and a second aggregation after the write.
+
+    None when the rows are not of the view's shape (a column missing or of another type):
+    the gate's checks report that, with a better message than Spark's analysis error."""
+    from pyspark.errors import AnalysisException
+
+    try:
+        return compute_stats(rows, view, run)
+    except AnalysisException:
+        return None
