@@ -124,6 +124,19 @@ def test_metadata_changes_apply_without_a_bump(repo: Path, conf: FeaturelakeConf
     assert "~ feature user_orders:spend_30d: expectations" in rendered
 
 
+def test_adding_a_similarity_index_or_a_description_is_a_change(repo: Path, conf: FeaturelakeConfig) -> None:
+    spec = repo / "recsys" / "user_embedding.yaml"
+    edit(spec, "      index: {metric: cosine}   # similarity search: docs/similarity.md\n", "")
+    apply_specs(repo, conf)
+    edit(spec, "      expectations: [not_null]\n", "      expectations: [not_null]\n      index: {metric: cosine}\n")
+    edit(spec, "cosine similarity compares users.", "cosine similarity compares them.")
+    planned, version = apply_specs(repo, conf)
+    assert version == 2
+    changes = [str(c) for c in planned.plan.changes]
+    assert changes == ["~ feature user_embedding:behaviour_embedding: description, index"]
+    assert load_registry(conf).views["user_embedding"].features[0].index is not None
+
+
 def test_version_cannot_go_back(repo: Path, conf: FeaturelakeConfig) -> None:
     edit(repo / "risk" / "user_stats.yaml", "  version: 1", "  version: 3")
     apply_specs(repo, conf)

@@ -110,10 +110,17 @@ def _view_changes(name: str, old: Registry, new: Registry, plan: Plan) -> None:
                     f"{key} {getattr(before, key)!r} -> {getattr(after, key)!r}",
                 )
             )
-    before_exp = {f.name: [e.model_dump() for e in f.expectations] for f in before.features}
+    # Everything else a feature says (expectations, a similarity index, its description):
+    # applied without a bump, but applied: a plan that missed them left the lake's registry
+    # without an index the specs declared.
+    was_features = {f.name: f.model_dump(mode="json") for f in before.features}
     for feature in after.features:
-        if feature.name in before_exp and before_exp[feature.name] != [e.model_dump() for e in feature.expectations]:
-            plan.changes.append(Change("change", "feature", f"{name}:{feature.name}", "expectations"))
+        if feature.name not in was_features:
+            continue
+        old_fields, new_fields = was_features[feature.name], feature.model_dump(mode="json")
+        changed = sorted(k for k in new_fields.keys() | old_fields.keys() if old_fields.get(k) != new_fields.get(k))
+        if changed:
+            plan.changes.append(Change("change", "feature", f"{name}:{feature.name}", ", ".join(changed)))
 
 
 def make_plan(old: Registry | None, new: Registry) -> Plan:
