@@ -166,3 +166,46 @@ def test_cli_and_spark_submit_job_take_the_same_arguments(demo_lake, test_conf_p
                          capture_output=True, text=True, timeout=600, check=False)  # fmt: skip
     assert bad.returncode == 1
     assert "did you mean 'user_orders'?" in bad.stderr
+
+
+def _copy_rows(day_dir: Path, count: int, change: str | None = None) -> None:
+    """Write the first `count` rows of a day's file again as another file (one column changed if asked)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    rows = pq.read_table(sorted(day_dir.glob("*.parquet"))[0]).slice(0, count)
+    if change:
+        i = rows.schema.get_field_index(change)
+        rows = rows.set_column(i, change, pc.add(rows.column(change), pa.scalar(1, rows.schema.field(change).type)))
+    pq.write_table(rows, day_dir / "copied.parquet")
+
+
+@pytest.mark.parametrize("change", [None, "spend_30d"])
+def test_exact_duplicate_source_rows_are_written_once_and_conflicting_ones_fail_the_gate(
+    spark, demo_lake, test_conf: FeaturelakeConfig, tmp_path: Path, change: str | None
+) -> None:  # type: ignore[no-untyped-def]
+    from featurelake.validation.errors import ValidationFailedError
+
+    registry, _ = demo_lake
+    raw = tmp_path / "lake" / "raw" / "user_stats"
+    shutil.copytree(Path(test_conf.lake_root) / "raw" / "user_stats", raw)
+    day = START + timedelta(3)
+    _copy_rows(raw / f"date={day}", 4, change)
+    source = pd.read_parquet(raw / f"date={day}")
+    assert source.duplicated(["user_id", "event_timestamp", "created"]).sum() == 4
+
+    lake = str(tmp_path / "lake")
+    if change is not None:  # same (user, times), another value: which row is right is unknowable
+        with pytest.raises(ValidationFailedError) as failed:
+            backfill_view(spark, registry, "user_stats", lake, day, day)
+        unique = {r.check.name: r for r in failed.value.fields["outcome"].failures}["unique_row"]
+        assert unique.unexpected_count == 4 and unique.days == (str(day),)
+        assert not Path(table_path(lake, registry.view("user_stats"))).exists()  # nothing published
+        return
+    result = backfill_view(spark, registry, "user_stats", lake, day, day)
+    table = spark.read.format("delta").load(result.table).toPandas()
+    assert result.source_events == len(source)
+    assert result.rows_written == len(table) == len(source) - 4
+    assert not table.duplicated(["user_id", "event_timestamp", "created_timestamp"]).any()
+    assert set(table.user_id) == set(source.user_id)

@@ -21,7 +21,7 @@ from featurelake.compute.errors import (
 )
 from featurelake.compute.progress import spark_progress
 from featurelake.compute.publish import publish_rows
-from featurelake.compute.rows import feature_rows
+from featurelake.compute.rows import feature_rows, without_exact_duplicates
 from featurelake.compute.source import feature_value_column, read_events
 from featurelake.config import LeaseConf
 from featurelake.offline.tables import table_path
@@ -29,6 +29,7 @@ from featurelake.registry.model import Registry
 from featurelake.specs.models import FeatureView
 from featurelake.validation.context import ValidationPaths
 from featurelake.validation.gate import ValidationOutcome
+from featurelake.validation.preload import start_imports
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -120,13 +121,22 @@ def _check(frame: DataFrame, events: DataFrame, registry: Registry, view: Featur
     return int(row["events"] or 0)
 
 
+@dataclass(frozen=True)
+class ComputedDays:
+    """Checked feature rows of some days. `cached` is what was cached on the way (the input
+    first), unpersisted by the caller once the rows are written; `rows_are_cheap` when `rows`
+    is a projection of the input, which publishing need not cache a second time."""
+
+    rows: DataFrame
+    cached: list[DataFrame]
+    source_events: int
+    rows_are_cheap: bool
+
+
 def compute_days(
     spark: SparkSession, registry: Registry, view_name: str, lake_root: str, start: date, end: date
-) -> tuple[DataFrame, DataFrame, int]:
-    """Checked feature rows for days [start, end]; returns (rows, cached input, source events).
-
-    The caller unpersists the cached input once the rows are written.
-    """
+) -> ComputedDays:
+    """Checked feature rows for days [start, end]."""
     from pyspark import StorageLevel
 
     if start > end:
@@ -138,10 +148,12 @@ def compute_days(
     if view.is_aggregated:
         cached = bucket_events(events, keys, view.features).persist(StorageLevel.MEMORY_AND_DISK)
         source_events = _check(cached, events, registry, view, (start, end))
-        return daily_aggregates(cached, keys, view.features, start, end), cached, source_events
+        return ComputedDays(daily_aggregates(cached, keys, view.features, start, end), [cached], source_events, False)
     cached = events.persist(StorageLevel.MEMORY_AND_DISK)
     source_events = _check(cached, events, registry, view, (start, end))
-    return feature_rows(cached, keys, view.features), cached, source_events
+    projected = feature_rows(cached, keys, view.features)
+    rows, repeated = without_exact_duplicates(projected, keys)
+    return ComputedDays(rows, [cached, repeated], source_events, rows_are_cheap=rows is projected)
 
 
 def backfill_view(
@@ -160,24 +172,28 @@ def backfill_view(
     A failed blocking check raises ValidationFailedError and the table is left as it was.
     """
     started = time.monotonic()
+    start_imports()  # Great Expectations loads while Spark reads the source
     view = registry.view(view_name)
     path = table_path(lake_root, view)
     days = (end - start).days + 1
     paths = validation or ValidationPaths.for_lake(lake_root)
     with spark_progress(spark, f"{view_name}: reading and checking the source", show_progress):
-        rows, cached, source_events = compute_days(spark, registry, view_name, lake_root, start, end)
+        computed = compute_days(spark, registry, view_name, lake_root, start, end)
     try:
         with spark_progress(spark, f"{view_name}: computing, validating, publishing {days} day(s)", show_progress):
-            published = publish_rows(spark, registry, view_name, rows, start, end, paths, lease)
+            published = publish_rows(
+                spark, registry, view_name, computed.rows, start, end, paths, lease, cache=not computed.rows_are_cheap
+            )
     finally:
-        cached.unpersist()
+        for frame in computed.cached:
+            frame.unpersist()
     return BackfillResult(
         view=view_name,
         view_version=view.version,
         table=path,
         start=start,
         end=end,
-        source_events=source_events,
+        source_events=computed.source_events,
         rows_written=published.rows_written,
         delta_version=published.delta_version,
         seconds=time.monotonic() - started,

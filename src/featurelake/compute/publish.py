@@ -39,10 +39,12 @@ def publish_rows(
     end: date,
     paths: ValidationPaths,
     lease: LeaseConf | None = None,
+    cache: bool = True,
 ) -> Published:
     """Validate `rows` (days [start, end] of the view), then replace those days with them.
 
-    The rows are computed once and cached, so what is validated is exactly what is written.
+    The rows are computed once and cached (`cache=False` when they are already a projection of
+    cached data), so what is validated is exactly what is written.
     A failed blocking check raises ValidationFailedError before anything is written.
     Online views get their latest-rows table refreshed (offline.latest).
     Statistics of each published day are stored for drift checks of later runs and for
@@ -53,7 +55,8 @@ def publish_rows(
     from pyspark import StorageLevel
 
     view = registry.view(view_name)
-    rows = rows.persist(StorageLevel.MEMORY_AND_DISK)
+    if cache:
+        rows = rows.persist(StorageLevel.MEMORY_AND_DISK)
     try:
         stats = _stats_filling_the_cache(rows, view, run_name(view.name, start, end, "publish"))
         outcome = validate_rows(registry, view_name, rows, start, end, paths)
@@ -71,7 +74,8 @@ def publish_rows(
         store_stats(paths.lake_root, view, stats, start, end)
         write_gate_record(paths.lake_root, outcome, delta_version=version)
     finally:
-        rows.unpersist()
+        if cache:
+            rows.unpersist()
     return Published(version, int(metrics.get("numOutputRows", 0)), outcome)
 
 

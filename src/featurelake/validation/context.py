@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from featurelake.storage import is_object_store, join, storage_for
+from featurelake.validation.preload import wait_for_imports
 
 if TYPE_CHECKING:
     from great_expectations.data_context.data_context.abstract_data_context import AbstractDataContext
@@ -96,6 +97,7 @@ class ValidationPaths:
 def validation_context(gx_dir: str, reports_dir: str) -> AbstractDataContext:
     """One context per (lake, reports dir) and process: building one costs about a second."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    wait_for_imports()
     import great_expectations as gx
     from great_expectations.data_context.types.base import (
         DataContextConfig,

@@ -18,6 +18,7 @@ from featurelake.storage import is_object_store, join
 from featurelake.validation.assets import localize_data_docs
 from featurelake.validation.checks import Check, view_checks
 from featurelake.validation.context import ValidationPaths, validation_context, validation_lock
+from featurelake.validation.preload import wait_for_imports
 from featurelake.validation.stats import previous_stats
 from featurelake.validation.suite import CHECK_META, SAMPLES, view_checkpoint
 
@@ -105,6 +106,7 @@ def validate_rows(
 
     `rows` should be cached: Great Expectations runs one Spark job per metric group over it.
     """
+    wait_for_imports()
     from great_expectations.core.run_identifier import RunIdentifier
 
     view = registry.view(view_name)

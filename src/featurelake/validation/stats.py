@@ -1,6 +1,8 @@
-"""Per-partition statistics of each feature: null rate, min, max, mean, stddev, distinct count
-(HyperLogLog++ with 5% relative standard deviation: exact counts would cost a shuffle each,
-and 1% made this job 5x slower, 4 of the 27 s of a small backfill as a fresh process).
+"""Per-partition statistics of each feature: null rate, min, max, mean, stddev.
+
+No distinct count: nothing read it, and even HyperLogLog++ at 5% error was two thirds of
+this job (1.5 of 2.3 s on 3.4M rows; exact counts would cost a shuffle each). Files
+written before keep theirs (`ColumnStats.distinct`), read as before.
 
 Computed in one Spark aggregation over the batch (grouped by partition), stored as one
 JSON file per published partition: `<lake_root>/_validation/stats/<view>/v<version>/<date>.json`.
@@ -23,7 +25,6 @@ if TYPE_CHECKING:
 
 _ORDERED = {"int64", "double", "timestamp", "string", "bool"}
 _NUMERIC = {"int64", "double"}
-DISTINCT_RSD = 0.05
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,6 @@ def compute_stats(rows: DataFrame, view: FeatureView, run: str) -> list[FeatureS
         aggs.append(F.count(col).alias(f"{i}_n"))
         if feature.dtype in _ORDERED:
             aggs += [
-                F.approx_count_distinct(col, rsd=DISTINCT_RSD).alias(f"{i}_distinct"),
                 F.min(col).alias(f"{i}_min"),
                 F.max(col).alias(f"{i}_max"),
             ]
@@ -86,7 +86,6 @@ def compute_stats(rows: DataFrame, view: FeatureView, run: str) -> list[FeatureS
         features = {
             f.name: ColumnStats(
                 null_rate=(1 - values[f"{i}_n"] / total) if total else 0.0,
-                distinct=values.get(f"{i}_distinct"),
                 min=values.get(f"{i}_min"),
                 max=values.get(f"{i}_max"),
                 mean=values.get(f"{i}_mean"),
