@@ -5,8 +5,11 @@ from the CLI, an Airflow task's spark-submit) is a fresh process that pays it. T
 spends the first seconds of a backfill waiting on the JVM (reading and checking the source),
 with the GIL released, so the import is hidden behind that wait instead of delaying the gate.
 
-`wait_for_imports()` is called before any Great Expectations import in the main thread, so
-one module graph is never imported by two threads at once.
+Two threads importing one cycle of modules at once can deadlock. So `wait_for_imports()`
+is called before any Great Expectations import in the main thread, and the pyspark modules
+both threads need (the main thread's first DataFrames import them lazily) are imported by
+the main thread before the background one starts. tests/integration/test_preload.py checks that
+the main thread imports nothing while the background import runs.
 """
 
 from __future__ import annotations
@@ -23,6 +26,10 @@ MODULES = (
     "great_expectations.core.run_identifier",
     "great_expectations.data_context.types.base",
 )
+
+# Imported lazily by pyspark when a session makes its first DataFrames, and by Great
+# Expectations' pyspark compatibility module: imported first, in the calling thread.
+SHARED = ("pyspark.sql.classic.dataframe", "pyspark.sql.classic.column", "pyspark.sql.pandas.map_ops")
 
 _lock = threading.Lock()
 _thread: threading.Thread | None = None
@@ -42,6 +49,8 @@ def start_imports() -> None:
     global _thread
     with _lock:
         if _thread is None:
+            for name in SHARED:
+                importlib.import_module(name)
             _thread = threading.Thread(target=_import_all, name="featurelake-preload", daemon=True)
             _thread.start()
 
