@@ -104,7 +104,8 @@ def validate_rows(
 ) -> ValidationOutcome:
     """Validate `rows` (days [start, end] of the view) and rebuild Data Docs; raises nothing on bad data.
 
-    `rows` should be cached: Great Expectations runs one Spark job per metric group over it.
+    `rows` should be cached (or a projection of cached data): Great Expectations runs one
+    Spark job per metric group over it.
     """
     wait_for_imports()
     from great_expectations.core.run_identifier import RunIdentifier
