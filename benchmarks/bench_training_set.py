@@ -87,17 +87,18 @@ def project(base: Path, data: Path) -> Path:
         f"project: bench\nlake_root: ./lake\nspark:\n  master: local[2]\n  jars_dir: {jars}\n  settings:\n"
         "    spark.driver.memory: 12g\n    spark.sql.shuffle.partitions: '8'\n    spark.ui.enabled: 'false'\n"
     )
-    (base / "specs" / "base.yaml").write_text(SPECS.format(data=data))
+    write_specs(base / "specs", data)
+    return base / "conf" / "local.yaml"
+
+
+def write_specs(specs: Path, data: Path) -> None:
+    """The two views (user_stats 30d, user_profile 90d) over gen_data's files in `data`."""
+    (specs / "base.yaml").write_text(SPECS.format(data=data))
     stats = "\n".join(f"    - {{name: {r.split(':')[1]}, dtype: {'double' if 'spend' in r or 'avg' in r else 'int64'}}}"
                       for r in FEATURES[:5])  # fmt: skip
     profile = "    - {name: tenure_days, dtype: int64}\n    - {name: loyalty_score, dtype: double}"
-    (base / "specs" / "stats.yaml").write_text(
-        VIEW.format(name="user_stats", source="stats", ttl="30d", features=stats)
-    )
-    (base / "specs" / "profile.yaml").write_text(
-        VIEW.format(name="user_profile", source="profile", ttl="90d", features=profile)
-    )
-    return base / "conf" / "local.yaml"
+    (specs / "stats.yaml").write_text(VIEW.format(name="user_stats", source="stats", ttl="30d", features=stats))
+    (specs / "profile.yaml").write_text(VIEW.format(name="user_profile", source="profile", ttl="90d", features=profile))
 
 
 def run(data: Path, spark_holder: dict[str, object]) -> tuple[list[float], list[float]]:
