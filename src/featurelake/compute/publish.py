@@ -58,7 +58,7 @@ def publish_rows(
     if cache:
         rows = rows.persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        stats = _stats_filling_the_cache(rows, view, run_name(view.name, start, end, "publish"))
+        stats = _stats_first(rows, view, run_name(view.name, start, end, "publish"))
         outcome = validate_rows(registry, view_name, rows, start, end, paths)
         if not outcome.passed:
             write_gate_record(paths.lake_root, outcome, delta_version=None)
@@ -79,9 +79,9 @@ def publish_rows(
     return Published(version, int(metrics.get("numOutputRows", 0)), outcome)
 
 
-def _stats_filling_the_cache(rows: DataFrame, view: FeatureView, run: str) -> list[FeatureStats] | None:
-    """Per-day statistics, computed by the job that fills the cache: one pass over the computed
-    rows instead of a count to cache them and a second aggregation after the write.
+def _stats_first(rows: DataFrame, view: FeatureView, run: str) -> list[FeatureStats] | None:
+    """Per-day statistics, computed first: when publishing caches the rows, this job fills the
+    cache (one pass instead of a count to cache them and a second aggregation after the write).
 
     None when the rows are not of the view's shape (a column missing or of another type):
     the gate's checks report that, with a better message than Spark's analysis error."""

@@ -116,7 +116,7 @@ def validate_rows(
     name = f"{view.name}_v{view.version}"
     keys = registry.join_keys(view_name)
     label = run_name(view.name, start, end, purpose)
-    total = rows.count()  # computes (and caches) the batch before the lock is taken and the clock starts
+    total = rows.count()  # computes (and caches, if asked) the batch before the lock is taken and the clock starts
     started = time.monotonic()
     with validation_lock(paths.gx_root):
         checkpoint = view_checkpoint(context, name, checks, keys)
