@@ -13,8 +13,10 @@ lint: setup
 	$(BIN)/ruff format --check $(LINTED)
 	$(BIN)/mypy
 
+# Two workers: most of a test's wall time is spent waiting on a subprocess (spark-submit, Airflow,
+# the demo), so two share the 2-core machine well.
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadgroup
 
 demo: setup
 	$(BIN)/featurelake demo --conf conf/local.yaml
