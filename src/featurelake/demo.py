@@ -62,7 +62,7 @@ def backfill_days(size: DatasetSize) -> int:
 def build_training_set_with_spark_submit(
     conf: FeaturelakeConfig, jobs_dir: Path, labels: Path, output: str, say: Say
 ) -> None:
-    from featurelake.spark.session import spark_submit_command
+    from featurelake.spark.session import spark_submit_command, spark_submit_environment
 
     job = jobs_dir / "build_training_set.py"
     if not job.is_file():
@@ -71,7 +71,7 @@ def build_training_set_with_spark_submit(
             "--conf", str(conf.source_file)]  # fmt: skip
     command = spark_submit_command(conf, job, args)
     say(f"training set: spark-submit {job} {' '.join(args)}")
-    proc = subprocess.run(command, capture_output=True, text=True, check=False)
+    proc = subprocess.run(command, capture_output=True, text=True, check=False, env=spark_submit_environment(conf))
     if proc.returncode != 0:
         detail = f"spark-submit exited {proc.returncode}:\n{proc.stderr[-3000:]}"
         raise DemoStepError(step="training set", detail=detail)

@@ -73,7 +73,9 @@ def redis_cmd(
 
 @app.command("setup-jars")
 def setup_jars_cmd(conf: ConfOption = None) -> None:
-    """Fetch Delta's and s3a's jars from Maven Central once and write spark-defaults for spark-submit."""
+    """Fetch Delta's and s3a's jars from Maven Central once, write spark-defaults for
+    spark-submit, and build the driver's class-data-sharing archive (when out of date)."""
+    from featurelake.spark.cds import CdsArchiveError, archive_is_current, build_archive
     from featurelake.spark.jars import fetch_delta_jars
     from featurelake.spark.object_store import fetch_s3_jars
     from featurelake.spark.session import install_spark_defaults
@@ -84,6 +86,12 @@ def setup_jars_cmd(conf: ConfOption = None) -> None:
     target = install_spark_defaults(config)
     out.print(f"{len(jars)} Delta jars and {len(s3)} s3a jars in {config.spark.jars_dir}; "
               f"spark-submit defaults in {target}")  # fmt: skip
+    if not archive_is_current(config):
+        out.print("building the Spark driver's class-data-sharing archive (once, about 30 s)")
+        try:
+            out.print(f"driver class-data-sharing archive: {build_archive(config.source_file)}")
+        except CdsArchiveError as exc:  # an optimisation: setup goes on without it
+            out.print(f"warning: {exc}")
 
 
 @app.command("demo")

@@ -145,9 +145,10 @@ def _spark_submit(
 ) -> Any:
     from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 
+    from featurelake.spark.cds import cds_environment
     from featurelake.spark.session import settings_without_jars
 
-    env = {"PYSPARK_PYTHON": sys.executable, "FEATURELAKE_CONF": str(settings.conf_path)}
+    env = {"PYSPARK_PYTHON": sys.executable, "FEATURELAKE_CONF": str(settings.conf_path), **cds_environment(config)}
     if config.spark.master.startswith("local"):
         env["SPARK_LOCAL_IP"] = "127.0.0.1"
     return SparkSubmitOperator(

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from featurelake.config import FeaturelakeConfig
 from featurelake.errors import FeaturelakeError
+from featurelake.spark.cds import cds_environment, cds_java_options, launcher_environment
 from featurelake.spark.jars import delta_jars, spark_home
 from featurelake.spark.object_store import object_store_settings_for_spark
 
@@ -56,14 +57,16 @@ def settings_without_jars(conf: FeaturelakeConfig) -> dict[str, str]:
     return settings
 
 
-def driver_java_options(conf: FeaturelakeConfig) -> str:
+def driver_java_options(conf: FeaturelakeConfig, cds: bool = True) -> str:
     """Spark's log lines to <state_dir>/logs/spark.log (its errors too: featurelake reports a
-    failure itself, in one message that names the file), and in local
-    mode, where one JVM does all the work, the throughput collector: it beat G1 by ~20% on the
-    training-set benchmark (benchmarks/README.md). A conf/ setting replaces all of it."""
+    failure itself, in one message that names the file), setup's class-data-sharing archive
+    (spark/cds.py), and in local mode, where one JVM does all the work, the throughput
+    collector: it beat G1 by ~20% on the training-set benchmark (benchmarks/README.md).
+    A conf/ setting replaces all of it."""
     options = [
         f"-Dlog4j2.configurationFile={LOG4J2_DRIVER}",
         f"-Dfeaturelake.spark.log={spark_log_file(conf)}",
+        *(cds_java_options(conf) if cds else []),
     ]
     if conf.spark.master.startswith("local"):
         options.insert(0, LOCAL_DRIVER_JAVA_OPTIONS)
@@ -137,7 +140,8 @@ def build_spark_session(
         builder = builder.master(conf.spark.master)
     for key, value in {**spark_settings(conf), **(extra or {})}.items():
         builder = builder.config(key, value)
-    session = builder.getOrCreate()
+    with launcher_environment(conf):
+        session = builder.getOrCreate()
     _started_log.append(spark_log_file(conf))
     return session
 
@@ -154,10 +158,19 @@ def spark_submit_command(
     return [*command, str(job), *args]
 
 
+def spark_submit_environment(conf: FeaturelakeConfig) -> dict[str, str]:
+    """The environment for spark_submit_command: this one, plus what maps the driver's
+    class-data-sharing archive."""
+    return {**os.environ, **cds_environment(conf)}
+
+
 def render_spark_defaults(conf: FeaturelakeConfig) -> str:
     lines = ["# Written by featurelake setup: Delta, UTC and this venv's python for spark-submit."]
     # Where an object store is depends on the environment a job runs in, not on setup's.
     static = {k: v for k, v in spark_settings(conf).items() if not k.startswith("spark.hadoop.fs.s3a.endpoint")}
+    # A plain spark-submit reads this file from a conf folder on its classpath: the archive
+    # cannot be mapped there (spark/cds.py).
+    static["spark.driver.extraJavaOptions"] = driver_java_options(conf, cds=False)
     lines += [f"{key} {value}" for key, value in static.items()]
     return "\n".join(lines) + "\n"
 

@@ -1,0 +1,171 @@
+"""A class-data-sharing archive for the Spark driver JVM, built by setup.
+
+Every way a user runs featurelake starts a fresh driver JVM (the CLI, spark-submit, every
+Airflow task), and each spends seconds loading and verifying the same ~20k Spark, Scala and
+Hadoop classes. A dynamic CDS archive (JDK 13+) holds them pre-parsed: a session and its
+first Delta write and read took 17.0 s, 12.5 s with the archive (benchmarks/README.md).
+
+The JVM maps the archive only when the classpath it starts with begins like the one it was
+dumped with, and a directory in that classpath must be empty. Spark puts its conf folder on
+the classpath, and setup writes spark-defaults.conf there for plain `spark-submit`. So the
+drivers featurelake starts (it passes every setting itself) get SPARK_CONF_DIR set to an
+empty folder beside the archive. A user's own SPARK_CONF_DIR turns the archive off; so does a
+stale one (another JDK, other jars): the JVM then falls back silently, as if it had none.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from featurelake.config import FeaturelakeConfig, load_config
+from featurelake.errors import FeaturelakeError
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+
+class CdsArchiveError(FeaturelakeError):
+    template = "the driver's class-data-sharing archive could not be built ({problem}); drivers start without it"
+
+
+CDS_DIR = "cds"
+ARCHIVE = "driver.jsa"
+STAMP = "stamp.json"
+EMPTY_CONF = "conf"
+# A stale or mismatched archive is not an error: the JVM must fall back without a word.
+QUIET = ("-Xlog:cds=off", "-Xlog:cds+dynamic=off")
+
+
+def cds_dir(conf: FeaturelakeConfig) -> Path:
+    return conf.spark.jars_dir / CDS_DIR
+
+
+def archive_usable(conf: FeaturelakeConfig, env: dict[str, str] | None = None) -> bool:
+    """The archive exists, its conf folder is still empty, and no SPARK_CONF_DIR of the user's own."""
+    folder = cds_dir(conf)
+    environ = os.environ if env is None else env
+    own_conf = environ.get("SPARK_CONF_DIR")
+    if own_conf and Path(own_conf) != folder / EMPTY_CONF:
+        return False
+    empty = folder / EMPTY_CONF
+    return (folder / ARCHIVE).is_file() and empty.is_dir() and not any(empty.iterdir())
+
+
+def cds_java_options(conf: FeaturelakeConfig) -> list[str]:
+    """The driver JVM options that map the archive ([] when it cannot be used)."""
+    if not archive_usable(conf):
+        return []
+    return [f"-XX:SharedArchiveFile={cds_dir(conf) / ARCHIVE}", *QUIET]
+
+
+def cds_environment(conf: FeaturelakeConfig) -> dict[str, str]:
+    """What the spark-submit that starts a driver needs in its environment for the archive."""
+    return {"SPARK_CONF_DIR": str(cds_dir(conf) / EMPTY_CONF)} if archive_usable(conf) else {}
+
+
+@contextmanager
+def launcher_environment(conf: FeaturelakeConfig) -> Iterator[None]:
+    """os.environ as pyspark's launcher should see it, only while it starts the JVM: a later
+    plain `spark-submit` from this process must still find spark-defaults.conf."""
+    extra = cds_environment(conf)
+    saved = {k: os.environ.get(k) for k in extra}
+    os.environ.update(extra)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def stamp() -> dict[str, str]:
+    """What the archive depends on, besides the jars the JVM checks itself."""
+    import pyspark
+
+    java = shutil.which("java", path=f"{os.environ.get('JAVA_HOME', '')}/bin:{os.environ.get('PATH', '')}")
+    return {"pyspark": pyspark.__version__, "java": os.path.realpath(java) if java else "", "python": sys.executable}
+
+
+def archive_is_current(conf: FeaturelakeConfig) -> bool:
+    folder = cds_dir(conf)
+    try:
+        return (folder / ARCHIVE).is_file() and json.loads((folder / STAMP).read_text()) == stamp()
+    except (OSError, ValueError):
+        return False
+
+
+def build_archive(conf_path: Path | None) -> Path:
+    """Dump the archive from a representative driver run (about half a minute, once)."""
+    conf = load_config(conf_path)
+    folder = cds_dir(conf)
+    (folder / EMPTY_CONF).mkdir(parents=True, exist_ok=True)
+    partial = folder / f".{ARCHIVE}.partial"
+    partial.unlink(missing_ok=True)
+    env = {**os.environ, "SPARK_CONF_DIR": str(folder / EMPTY_CONF)}
+    command = [sys.executable, "-m", "featurelake.spark.cds", str(conf_path or ""), str(partial)]
+    proc = subprocess.run(command, env=env, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if proc.returncode != 0 or not partial.is_file():
+        partial.unlink(missing_ok=True)
+        raise CdsArchiveError(problem=(proc.stderr.strip().splitlines() or ["no archive written"])[-1][:300])
+    os.replace(partial, folder / ARCHIVE)
+    (folder / STAMP).write_text(json.dumps(stamp()))
+    return folder / ARCHIVE
+
+
+def _representative_work(spark: SparkSession, scratch: Path) -> None:
+    """What backfills, gates, training sets and materializations load: Delta writes and reads,
+    windows, aggregations, joins, parquet and Arrow."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    rows = spark.range(2000).select(
+        (F.col("id") % 50).alias("user_id"),
+        F.timestamp_seconds(F.lit(1_735_689_600) + F.col("id") * 3600).alias("event_timestamp"),
+        (F.col("id") * 1.5).alias("amount"),
+    )
+    rows = rows.withColumn("date", F.to_date("event_timestamp"))
+    table = str(scratch / "delta")
+    rows.write.format("delta").partitionBy("date").save(table)
+    later = rows.where(F.col("date") >= "2025-01-02")
+    later.write.format("delta").mode("overwrite").option("replaceWhere", "date >= '2025-01-02'").save(table)
+    read = spark.read.format("delta").load(table)
+    window = Window.partitionBy("user_id").orderBy("event_timestamp").rowsBetween(Window.unboundedPreceding, 0)
+    joined = read.select("user_id", F.last(F.struct("amount"), ignorenulls=True).over(window).alias("v"))
+    latest = F.max_by("amount", "event_timestamp")
+    daily = read.groupBy("user_id", "date").agg(F.sum("amount"), F.count(F.lit(1)), latest)
+    out = joined.join(daily, "user_id").where(F.col("user_id") < 10)
+    out.write.parquet(str(scratch / "parquet"))
+    read.createOrReplaceTempView("tmp_view")
+    spark.sql("SELECT user_id, count(*) AS n FROM tmp_view GROUP BY user_id HAVING count(*) > 1").toPandas()
+    spark.read.parquet(str(scratch / "parquet")).toPandas()
+
+
+def _dump(conf_path: str, archive: str) -> None:
+    from featurelake.spark.session import build_spark_session, driver_java_options
+
+    conf = load_config(Path(conf_path) if conf_path else None)
+    options = f"-XX:ArchiveClassesAtExit={archive} {' '.join(QUIET)} {driver_java_options(conf, cds=False)}"
+    spark = build_spark_session(conf, app_name="featurelake-cds", extra={"spark.driver.extraJavaOptions": options})
+    with tempfile.TemporaryDirectory(prefix="featurelake-cds-") as scratch:
+        _representative_work(spark, Path(scratch))
+    gateway = spark.sparkContext._gateway
+    spark.stop()
+    proc = getattr(gateway, "proc", None)  # the JVM writes the archive as it exits: wait for it
+    if proc is not None:
+        proc.stdin.close()
+        proc.wait(timeout=300)
+
+
+if __name__ == "__main__":
+    _dump(sys.argv[1], sys.argv[2])
