@@ -87,7 +87,7 @@ def setup_jars_cmd(conf: ConfOption = None) -> None:
     out.print(f"{len(jars)} Delta jars and {len(s3)} s3a jars in {config.spark.jars_dir}; "
               f"spark-submit defaults in {target}")  # fmt: skip
     if not archive_is_current(config):
-        out.print("building the Spark driver's class-data-sharing archive (once, about 30 s)")
+        out.print("building the Spark driver's class-data-sharing archive (once, about 40 s)")
         try:
             out.print(f"driver class-data-sharing archive: {build_archive(config.source_file)}")
         except CdsArchiveError as exc:  # an optimisation: setup goes on without it

@@ -89,18 +89,25 @@ def launcher_environment(conf: FeaturelakeConfig) -> Iterator[None]:
                 os.environ[key] = value
 
 
-def stamp() -> dict[str, str]:
-    """What the archive depends on, besides the jars the JVM checks itself."""
+def stamp(conf: FeaturelakeConfig) -> dict[str, str]:
+    """What the archive depends on: the JDK, Spark's jars (pyspark's version) and the s3a jars
+    on the class path (the JVM rejects an archive whose jars changed size or time)."""
     import pyspark
 
     java = shutil.which("java", path=f"{os.environ.get('JAVA_HOME', '')}/bin:{os.environ.get('PATH', '')}")
-    return {"pyspark": pyspark.__version__, "java": os.path.realpath(java) if java else "", "python": sys.executable}
+    jars = sorted(conf.spark.jars_dir.glob("s3/*.jar"))
+    return {
+        "pyspark": pyspark.__version__,
+        "java": os.path.realpath(java) if java else "",
+        "python": sys.executable,
+        "s3_jars": " ".join(f"{j.name}:{j.stat().st_size}:{j.stat().st_mtime_ns}" for j in jars),
+    }
 
 
 def archive_is_current(conf: FeaturelakeConfig) -> bool:
     folder = cds_dir(conf)
     try:
-        return (folder / ARCHIVE).is_file() and json.loads((folder / STAMP).read_text()) == stamp()
+        return (folder / ARCHIVE).is_file() and json.loads((folder / STAMP).read_text()) == stamp(conf)
     except (OSError, ValueError):
         return False
 
@@ -119,7 +126,7 @@ def build_archive(conf_path: Path | None) -> Path:
         partial.unlink(missing_ok=True)
         raise CdsArchiveError(problem=(proc.stderr.strip().splitlines() or ["no archive written"])[-1][:300])
     os.replace(partial, folder / ARCHIVE)
-    (folder / STAMP).write_text(json.dumps(stamp()))
+    (folder / STAMP).write_text(json.dumps(stamp(conf)))
     return folder / ARCHIVE
 
 
