@@ -3,7 +3,7 @@
 Every way a user runs featurelake starts a fresh driver JVM (the CLI, spark-submit, every
 Airflow task), and each spends seconds loading and verifying the same ~20k Spark, Scala and
 Hadoop classes. A dynamic CDS archive (JDK 13+) holds them pre-parsed: a session and its
-first Delta write and read took 17.0 s, 12.5 s with the archive (benchmarks/README.md).
+first Delta write and read took 17.0 s, 12.7 s with the archive (benchmarks/README.md).
 
 The JVM maps the archive only when the classpath it starts with begins like the one it was
 dumped with, and a directory in that classpath must be empty. Spark puts its conf folder on
