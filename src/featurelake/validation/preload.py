@@ -29,7 +29,18 @@ MODULES = (
 
 # Imported lazily by pyspark when a session makes its first DataFrames, and by Great
 # Expectations' pyspark compatibility module: imported first, in the calling thread.
-SHARED = ("pyspark.sql.classic.dataframe", "pyspark.sql.classic.column", "pyspark.sql.pandas.map_ops")
+SHARED = (
+    "pyspark.sql.classic.dataframe",
+    "pyspark.sql.classic.column",
+    "pyspark.sql.pandas.map_ops",
+    # Loaded lazily by the main thread's first toPandas (Arrow) and by host-name encoding
+    # (idna), and by Great Expectations' imports too; seen racing once drivers started
+    # ~2 s sooner with the class-data-sharing archive.
+    "pyarrow.pandas_compat",
+    "pyarrow.vendored.version",
+    "encodings.idna",
+    "stringprep",
+)
 
 _lock = threading.Lock()
 _thread: threading.Thread | None = None
