@@ -14,9 +14,9 @@ lint: setup
 	$(BIN)/mypy
 
 # Two workers: most of a test's wall time is spent waiting on a subprocess (spark-submit, Airflow,
-# the demo), so two share the 2-core machine well.
+# the demo), so two share the 2-core machine well. Each worker builds its own session fixtures.
 test: lint
-	$(BIN)/pytest -n 2 --dist loadgroup
+	$(BIN)/pytest -n 2
 
 demo: setup
 	$(BIN)/featurelake demo --conf conf/local.yaml

@@ -42,21 +42,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--soak", action="store_true", help="reliability tests: many more fault injections")
 
 
-# `make test` runs two pytest-xdist workers; each has its own session fixtures. Tests that share
-# an expensive one (the demo project: a whole `featurelake demo`; the standalone cluster; the
-# password-protected lake) go to one worker, so it is built once.
-SHARED_ON_ONE_WORKER = ("demo_project", "spark_cluster", "guarded_lake")
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        fixtures = getattr(item, "fixturenames", ())
-        group = next((name for name in SHARED_ON_ONE_WORKER if name in fixtures), None)
-        if group is not None:
-            item.add_marker(pytest.mark.xdist_group(group))
-
-
 @pytest.fixture(scope="session")
 def soak(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--soak"))
