@@ -49,14 +49,13 @@ def cds_dir(conf: FeaturelakeConfig) -> Path:
     return conf.spark.jars_dir / CDS_DIR
 
 
-def archive_usable(conf: FeaturelakeConfig, env: dict[str, str] | None = None) -> bool:
+def archive_usable(conf: FeaturelakeConfig) -> bool:
     """The archive exists, its conf folder is still empty, and no SPARK_CONF_DIR of the user's own."""
     folder = cds_dir(conf)
-    environ = os.environ if env is None else env
-    own_conf = environ.get("SPARK_CONF_DIR")
-    if own_conf and Path(own_conf) != folder / EMPTY_CONF:
-        return False
     empty = folder / EMPTY_CONF
+    own_conf = os.environ.get("SPARK_CONF_DIR")
+    if own_conf and Path(own_conf) != empty:
+        return False
     return (folder / ARCHIVE).is_file() and empty.is_dir() and not any(empty.iterdir())
 
 

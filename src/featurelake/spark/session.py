@@ -169,8 +169,9 @@ def render_spark_defaults(conf: FeaturelakeConfig) -> str:
     # Where an object store is depends on the environment a job runs in, not on setup's.
     static = {k: v for k, v in spark_settings(conf).items() if not k.startswith("spark.hadoop.fs.s3a.endpoint")}
     # A plain spark-submit reads this file from a conf folder on its classpath: the archive
-    # cannot be mapped there (spark/cds.py).
-    static["spark.driver.extraJavaOptions"] = driver_java_options(conf, cds=False)
+    # cannot be mapped there (spark/cds.py). A conf/ setting of the options stays as it is.
+    if static.get("spark.driver.extraJavaOptions") == driver_java_options(conf):
+        static["spark.driver.extraJavaOptions"] = driver_java_options(conf, cds=False)
     lines += [f"{key} {value}" for key, value in static.items()]
     return "\n".join(lines) + "\n"
 
