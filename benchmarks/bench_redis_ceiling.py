@@ -44,8 +44,8 @@ def _lua_writer(args: tuple[int, int, int]) -> int:
     for calls, start in enumerate(range(0, n, BATCH_KEYS), start=1):
         script(keys=keys[start : start + BATCH_KEYS], args=[TTL_MS, *values[start : start + BATCH_KEYS]], client=pipe)
         if calls % PIPELINE_CALLS == 0:
-            written += sum(pipe.execute())
-    return written + sum(pipe.execute())
+            written += sum(int(r[0]) for r in pipe.execute())
+    return written + sum(int(r[0]) for r in pipe.execute())
 
 
 def _set_writer(args: tuple[int, int, int]) -> int:

@@ -120,7 +120,8 @@ class FeatureStore:
         `full`; `reset` deletes the view's online values first)."""
         from featurelake.online.materialize import materialize_view
 
-        return materialize_view(self.spark, self.config, self.registry, view, full=full, reset=reset)
+        # Spark starts only if the run needs it (a full run from the latest rows does not).
+        return materialize_view(lambda: self.spark, self.config, self.registry, view, full=full, reset=reset)
 
     def resolve(self, features: list[str] | None = None, feature_service: str | None = None) -> list[FeatureRef]:
         refs = self.registry.service_refs(feature_service) if feature_service else []

@@ -304,7 +304,7 @@ def test_a_view_dag_runs_on_the_cluster_against_the_s3_lake(backfilled, spark, s
                                                             monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]  # fmt: skip
     """dag.test() of the aggregated view: compute (spark-submit on the standalone cluster, two
     executor JVMs: compute, gate, publish to S3), the recorded verdict read back from S3,
-    materialize (spark-submit on the cluster), freshness. The day it replaced equals a
+    materialize (spark-submit; from the latest rows in S3, no Spark job), freshness. The day it replaced equals a
     local-mode backfill on the local lake, row for row; Redis equals the S3 table."""
     import json
 
@@ -330,7 +330,9 @@ def test_a_view_dag_runs_on_the_cluster_against_the_s3_lake(backfilled, spark, s
     run = dags[f"featurelake__{view}"].test(logical_date=datetime(2025, 1, 12, tzinfo=UTC))
     assert run.state == DagRunState.SUCCESS, {ti.task_id: ti.state for ti in run.get_task_instances()}
     apps = spark_cluster.state()["completedapps"]
-    assert len(apps) == finished + 2 and apps[-1]["cores"] >= 2  # compute and materialize ran on its executors
+    # compute ran on its executors; materialize (the view's first) read the latest rows the
+    # publish wrote to S3 with Arrow, without Spark: Redis equals the table (checked below).
+    assert len(apps) == finished + 1 and apps[-1]["cores"] >= 2
     record = require_published(remote.lake_root, view, 1, day, day)  # read back from S3
     assert record.rows > 0 and record.delta_version is not None
 

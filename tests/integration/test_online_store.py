@@ -17,6 +17,7 @@ from featurelake.offline.tables import table_path
 from featurelake.online.codec import ViewCodec, parse_header
 from featurelake.online.keys import watermark_key
 from featurelake.online.materialize import MaterializeFailedError, materialize_view, redis_settings
+from featurelake.online.newer_wins import NEWER_WINS, NEWER_WINS_NEW_KEYS_FIRST
 from featurelake.online.writer import WriteSpec, partition_writer
 from featurelake.registry import apply_specs, load_registry
 from featurelake.store import FeatureStore
@@ -73,6 +74,36 @@ def test_ttl_is_set_and_refreshed_on_every_write(test_conf, redis_client: redis.
     assert redis_client.pttl("t:v:v1:1") > 40_000
     _write(test_conf, [(1, 4_000_000, 1, 9.0)], ttl_ms=50_000)  # older: refused
     assert CODEC.decode(redis_client.get("t:v:v1:1"))[0] == 1.0  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("script", [NEWER_WINS, NEWER_WINS_NEW_KEYS_FIRST], ids=["check_first", "new_keys_first"])
+def test_both_newer_wins_scripts_decide_alike(script: str, redis_client: redis.Redis) -> None:
+    run = redis_client.register_script(script)
+    old, same, newer = (b"%016x%016x" % (t, 1) + b"\x91\xcb" + bytes(8) for t in (5, 6, 7))
+    redis_client.set("k:older", same, px=1_000)
+    redis_client.set("k:equal", same, px=1_000)
+    redis_client.set("k:newer", same, px=1_000)
+    keys = ["k:missing", "k:older", "k:equal", "k:newer"]
+    assert run(keys=keys, args=[60_000, newer, old, same, newer]) == [3, 3]  # [written, existed]
+    assert [redis_client.get(k) for k in keys] == [newer, same, same, newer]
+    ttls = [redis_client.pttl(k) for k in keys]
+    assert ttls[0] > 50_000 and ttls[1] <= 1_000 and ttls[2] > 50_000 and ttls[3] > 50_000  # refused: TTL untouched
+    assert run(keys=["k:forever"], args=[0, old]) == [1, 0] and redis_client.pttl("k:forever") == -1
+
+
+def test_the_writer_reads_stored_headers_only_while_keys_exist(test_conf, redis_client: redis.Redis) -> None:  # type: ignore[no-untyped-def]
+    rows = [(u, 2_000_000, 1, float(u)) for u in range(20_000)]
+
+    def getranges() -> int:
+        return int(redis_client.info("commandstats").get("cmdstat_getrange", {}).get("calls", 0))
+
+    redis_client.config_resetstat()
+    spec = WriteSpec("t:v:v1:", ("user_id",), CODEC, 60_000)
+    list(partition_writer(redis_settings(test_conf), spec)(iter(_batches(rows, size=5_000))))
+    assert redis_client.dbsize() == 20_000
+    assert getranges() == 4_000  # the first round trip (8 x 500 keys) checked; then all were new: SET NX only
+    list(partition_writer(redis_settings(test_conf), spec)(iter(_batches(rows, size=5_000))))
+    assert getranges() == 24_000  # all exist: read and compare every one
 
 
 @pytest.fixture(scope="module")

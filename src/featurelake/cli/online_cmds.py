@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from featurelake.cli.common import ConfOption, app, out, view_job
 from featurelake.config import load_config
 from featurelake.errors import FeaturelakeError
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 
 class EntityArgumentError(FeaturelakeError):
@@ -31,16 +34,25 @@ def materialize_cmd(
 ) -> None:
     """Write the newest row per entity of an online view into Redis (incremental: days changed since the watermark)."""
     from featurelake.online.materialize import materialize_view
+    from featurelake.registry import load_registry
+    from featurelake.spark.session import build_spark_session
 
-    config, registry, spark = view_job(conf, view, "materialize")
+    config = load_config(conf)
+    registry = load_registry(config)
+    registry.view(view)  # an unknown view fails before anything starts
+
+    def spark() -> SparkSession:  # only when the run needs it: see online.from_latest
+        return build_spark_session(config, app_name=f"featurelake-materialize-{view}")
+
     result = materialize_view(spark, config, registry, view, full=full, reset=reset)
     scope = (
         f"full, from the {result.source}"
         if result.full
         else f"days {', '.join(f'{a}..{b}' for a, b in result.days or []) or 'none (up to date)'}"
     )
+    engine = "" if result.spark else ", no Spark"
     out.print(
-        f"{view}: {scope}; {result.entities:,} entities, {result.written:,} values written "
+        f"{view}: {scope}{engine}; {result.entities:,} entities, {result.written:,} values written "
         f"({result.seconds:.1f}s, Delta version {result.delta_version})"
     )
     for index in result.indexes:

@@ -64,7 +64,7 @@ def read_latest(spark: SparkSession, lake_root: str, view: FeatureView, keys: li
     """The newest row per entity of the view's table as of Delta `version`."""
     table = spark.read.format("delta").option("versionAsOf", version)
     path = table_path(lake_root, view)
-    stored = _stored_latest(spark, latest_dir(lake_root, view), _columns(view, keys))
+    stored = _stored_latest(spark, latest_dir(lake_root, view), latest_columns(view, keys))
     if stored is None or stored[1] > version:
         return LatestRows(newest_rows(table.load(path), keys), "whole table")
     latest, source_version = stored
@@ -78,7 +78,8 @@ def read_latest(spark: SparkSession, lake_root: str, view: FeatureView, keys: li
     return LatestRows(patched, f"latest rows + {len(days)} replaced day(s)")
 
 
-def _columns(view: FeatureView, keys: list[str]) -> set[str]:
+def latest_columns(view: FeatureView, keys: list[str]) -> set[str]:
+    """The columns of a snapshot: the feature table's."""
     return {*keys, EVENT_TIMESTAMP, CREATED_TIMESTAMP, *(f.name for f in view.features), PARTITION}
 
 
@@ -130,7 +131,7 @@ def _after_write(
     `version` wrote; None when there is no such snapshot (or it cannot be patched exactly)."""
     if written is None:
         return None
-    stored = _stored_latest(spark, latest_dir(lake_root, view), _columns(view, keys))
+    stored = _stored_latest(spark, latest_dir(lake_root, view), latest_columns(view, keys))
     if stored is None or stored[1] != version - 1:
         return None
     return _patch(stored[0], written.rows, keys, each_day([(written.start, written.end)]))
@@ -198,6 +199,20 @@ def _stored_latest(spark: SparkSession, root: str, columns: set[str]) -> tuple[D
         return None
     rows = spark.read.parquet(snapshot)
     return (rows, current[1]) if set(rows.columns) == columns else None
+
+
+def stored_snapshot_files(lake_root: str, view: FeatureView, version: int) -> list[str] | None:
+    """The parquet files of the snapshot CURRENT.json names, if it is complete and of `version`."""
+    root = latest_dir(lake_root, view)
+    current = _read_pointer(root)
+    if current is None or current[1] != version:
+        return None
+    snapshot = join(root, current[0])
+    storage = storage_for(snapshot)
+    if not storage.exists(join(snapshot, "_SUCCESS")):
+        return None
+    files = [join(snapshot, name) for name in storage.list(snapshot) if name.endswith(".parquet")]
+    return files or None
 
 
 def _patch(latest: DataFrame, table: DataFrame, keys: list[str], days: list[str]) -> DataFrame | None:

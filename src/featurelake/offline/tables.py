@@ -7,9 +7,11 @@ dtypes, and `date` (the partition column).
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from featurelake.specs.models import Feature, FeatureView
+from featurelake.storage import join, storage_for
 
 if TYPE_CHECKING:
     from pyspark.sql.types import DataType
@@ -17,6 +19,7 @@ if TYPE_CHECKING:
 EVENT_TIMESTAMP = "event_timestamp"
 CREATED_TIMESTAMP = "created_timestamp"
 PARTITION = "date"
+_COMMIT = re.compile(r"\d{20}\.json")
 
 
 def table_key(view: FeatureView) -> str:
@@ -26,6 +29,17 @@ def table_key(view: FeatureView) -> str:
 
 def table_path(lake_root: str, view: FeatureView) -> str:
     return f"{lake_root.rstrip('/')}/{table_key(view)}"
+
+
+def committed_version(table: str) -> int | None:
+    """The newest committed version of the Delta table at `table`; None when it has none.
+
+    A commit exists once its `_delta_log/<20 digits>.json` does (Delta creates it atomically,
+    and log cleanup never removes the newest), so one listing answers what `isDeltaTable`
+    and `history(1)` answer with two Delta snapshots, without Spark."""
+    names = storage_for(table).list(join(table, "_delta_log"))
+    versions = [int(name[:20]) for name in names if _COMMIT.fullmatch(name)]
+    return max(versions) if versions else None
 
 
 def spark_type(feature: Feature) -> DataType:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from featurelake import __version__
 from featurelake.errors import FeaturelakeError
 from featurelake.offline.as_of_join import LABEL_TS, ViewRequest, as_of_join, prune_rows
-from featurelake.offline.tables import table_path
+from featurelake.offline.tables import committed_version, table_path
 from featurelake.registry.model import FeatureRef, Registry
 from featurelake.spark.times import TIME_TYPES, as_timestamp, type_name
 from featurelake.storage import StorageError, StorageNotFoundError, join, storage_for
@@ -164,8 +164,6 @@ def view_requests(
     pinned: dict[str, int] | None = None,
 ) -> tuple[list[ViewRequest], dict[str, dict[str, Any]]]:
     """One request per view, each table read at a pinned Delta version (the latest, or `pinned`)."""
-    from delta.tables import DeltaTable
-
     by_view: dict[str, list[str]] = {}
     for ref in refs:
         if ref.feature not in by_view.setdefault(ref.view, []):
@@ -174,11 +172,12 @@ def view_requests(
     for view_name, names in by_view.items():
         view = registry.view(view_name)
         path = table_path(lake_root, view)
-        if not DeltaTable.isDeltaTable(spark, path):
+        latest = committed_version(path)
+        if latest is None:
             raise FeatureTableMissingError(view=view_name, version=view.version, path=path)
         version = (pinned or {}).get(view_name)
         if version is None:
-            version = int(DeltaTable.forPath(spark, path).history(1).collect()[0]["version"])
+            version = latest
         rows = spark.read.format("delta").option("versionAsOf", version).load(path)
         features = tuple(registry.feature(view_name, n) for n in names)
         outputs = tuple(f"{view_name}__{n}" if full_feature_names else n for n in names)

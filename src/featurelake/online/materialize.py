@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING
@@ -22,11 +22,12 @@ from typing import TYPE_CHECKING
 from featurelake.config import FeaturelakeConfig, redact_url
 from featurelake.errors import FeaturelakeError
 from featurelake.offline.latest import newest_rows, read_latest
-from featurelake.offline.tables import CREATED_TIMESTAMP, EVENT_TIMESTAMP, PARTITION, table_path
+from featurelake.offline.tables import CREATED_TIMESTAMP, EVENT_TIMESTAMP, PARTITION, committed_version, table_path
 from featurelake.offline.training_set import FeatureTableMissingError
 from featurelake.offline.writer import days_since, each_day
 from featurelake.online.batch_codec import CREATED_US, EVENT_US
 from featurelake.online.codec import ViewCodec
+from featurelake.online.from_latest import materialize_from_latest
 from featurelake.online.keys import view_prefix, watermark_key
 from featurelake.online.redis_server import connect, redis_settings
 from featurelake.online.writer import RESULT_SCHEMA, WriteSpec, partition_writer
@@ -68,6 +69,7 @@ class MaterializeResult:
     seconds: float
     source: str = "replaced days"  # what the rows were read from
     indexes: list[IndexManifest] = field(default_factory=list)  # similarity indexes built by this run
+    spark: bool = True  # False: read with Arrow in this process (online.from_latest), no Spark job
 
     @property
     def entities_per_s(self) -> float:
@@ -119,7 +121,7 @@ def reset_online_view(client: redis.Redis, project: str, view: FeatureView, batc
 
 
 def materialize_view(
-    spark: SparkSession,
+    spark: SparkSession | Callable[[], SparkSession],
     conf: FeaturelakeConfig,
     registry: Registry,
     view_name: str,
@@ -129,8 +131,18 @@ def materialize_view(
     """Write the newest row per entity of `view_name` into Redis; advance the watermark on success.
 
     `reset` (implies `full`) first deletes the view's online values: until the rebuild
-    finishes, reads of the view return defaults."""
-    from delta.tables import DeltaTable
+    finishes, reads of the view return defaults. `spark` may be a function that starts a
+    session: it is called only when the run needs Spark (see online.from_latest)."""
+    direct = materialize_from_latest(conf, registry, view_name, full, reset)
+    if direct is not None:
+        return direct
+    session = spark() if callable(spark) else spark
+    return _materialize_with_spark(session, conf, registry, view_name, full, reset)
+
+
+def _materialize_with_spark(
+    spark: SparkSession, conf: FeaturelakeConfig, registry: Registry, view_name: str, full: bool, reset: bool
+) -> MaterializeResult:
     from pyspark.sql import functions as F
 
     started = time.monotonic()
@@ -138,7 +150,8 @@ def materialize_view(
     if not view.online:
         raise ViewNotOnlineError(view=view_name)
     path = table_path(conf.lake_root, view)
-    if not DeltaTable.isDeltaTable(spark, path):
+    committed = committed_version(path)
+    if committed is None:
         raise FeatureTableMissingError(view=view_name, version=view.version, path=path)
     client = connect(conf)  # unreachable or refused: a typed error before any work
     mark_key = watermark_key(registry.project, view.name, view.version)
@@ -146,7 +159,7 @@ def materialize_view(
         reset_online_view(client, registry.project, view)
         full = True
     mark = None if full else read_watermark(client, mark_key)
-    current = int(DeltaTable.forPath(spark, path).history(1).collect()[0]["version"])
+    current = committed
     days = None if mark is None else days_since(spark, path, mark.delta_version)
     keys = registry.join_keys(view_name)
     if mark is not None and days == []:  # nothing new; an index declared since is still built
@@ -170,7 +183,7 @@ def materialize_view(
     try:
         totals = writes.agg(F.sum("rows"), F.sum("written"), F.max("max_event_us")).collect()[0]
     except Exception as exc:  # a task's Redis error arrives wrapped in Spark's
-        raise MaterializeFailedError(view=view_name, detail=_redis_error(str(exc), conf.redis.url)) from None
+        raise MaterializeFailedError(view=view_name, detail=redis_error(str(exc), conf.redis.url)) from None
     entities, written, newest = (
         int(totals[0] or 0),
         int(totals[1] or 0),
@@ -181,13 +194,13 @@ def materialize_view(
     built = build_view_indexes(spark, conf, view, keys, current)
     # Only now, with every write acknowledged, does the watermark move.
     previous_newest = mark.max_event_us if mark else -1
-    client.hset(mark_key, mapping=_watermark_fields(current, max(newest, previous_newest)))  # type: ignore[arg-type]
+    client.hset(mark_key, mapping=watermark_fields(current, max(newest, previous_newest)))  # type: ignore[arg-type]
     read_all = mark is None or days is None
     return MaterializeResult(view_name, read_all, current, days, entities, written, time.monotonic() - started, source,
                              built)  # fmt: skip
 
 
-def _redis_error(message: str, url: str) -> str:
+def redis_error(message: str, url: str) -> str:
     """The Redis error inside Spark's task failure, naming the server (its password redacted)."""
     found = re.findall(r"redis\.exceptions\.(\w+: [^\n]+)", message)
     if found:
@@ -195,5 +208,5 @@ def _redis_error(message: str, url: str) -> str:
     return message.strip().splitlines()[-1][:500]
 
 
-def _watermark_fields(version: int, newest_us: int) -> Mapping[str | bytes, bytes | str | int | float]:
+def watermark_fields(version: int, newest_us: int) -> Mapping[str | bytes, bytes | str | int | float]:
     return {"delta_version": version, "max_event_us": newest_us, "updated_at_us": int(time.time() * 1_000_000)}
