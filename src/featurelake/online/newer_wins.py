@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from featurelake.online.codec import HEADER_CHARS
 
-_SET = """
+_FUNCTIONS = f"""
 local function set(key, value, ttl, mode)
   if ttl > 0 then
     if mode then return redis.call('SET', key, value, 'PX', ttl, mode) end
@@ -28,29 +28,35 @@ local function set(key, value, ttl, mode)
   if mode then return redis.call('SET', key, value, mode) end
   return redis.call('SET', key, value)
 end
+
+-- (1 if written, 1 if the key existed)
+local function check_then_set(key, new, ttl)
+  local current = redis.call('GETRANGE', key, 0, {HEADER_CHARS - 1})
+  local existed = current ~= '' and 1 or 0
+  if current == '' or current <= string.sub(new, 1, {HEADER_CHARS}) then
+    set(key, new, ttl, nil)
+    return 1, existed
+  end
+  return 0, existed
+end
 """
 
 NEWER_WINS = (
-    _SET
-    + f"""
+    _FUNCTIONS
+    + """
 local ttl = tonumber(ARGV[1])
 local written, existed = 0, 0
 for i, key in ipairs(KEYS) do
-  local new = ARGV[i + 1]
-  local current = redis.call('GETRANGE', key, 0, {HEADER_CHARS - 1})
-  if current ~= '' then existed = existed + 1 end
-  if current == '' or current <= string.sub(new, 1, {HEADER_CHARS}) then
-    set(key, new, ttl, nil)
-    written = written + 1
-  end
+  local w, e = check_then_set(key, ARGV[i + 1], ttl)
+  written, existed = written + w, existed + e
 end
-return {{written, existed}}
+return {written, existed}
 """
 )
 
 NEWER_WINS_NEW_KEYS_FIRST = (
-    _SET
-    + f"""
+    _FUNCTIONS
+    + """
 local ttl = tonumber(ARGV[1])
 local written, existed = 0, 0
 for i, key in ipairs(KEYS) do
@@ -58,14 +64,10 @@ for i, key in ipairs(KEYS) do
   if set(key, new, ttl, 'NX') then
     written = written + 1
   else
-    existed = existed + 1
-    local current = redis.call('GETRANGE', key, 0, {HEADER_CHARS - 1})
-    if current == '' or current <= string.sub(new, 1, {HEADER_CHARS}) then
-      set(key, new, ttl, nil)
-      written = written + 1
-    end
+    local w, e = check_then_set(key, new, ttl)
+    written, existed = written + w, existed + 1
   end
 end
-return {{written, existed}}
+return {written, existed}
 """
 )
