@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -79,16 +80,43 @@ def _ready(port: int, health_url: str | None) -> bool:
 
 
 def _run_server(argv: list[str], project, port: int, health_url: str | None = None) -> None:  # type: ignore[no-untyped-def]
-    proc = subprocess.Popen(argv, cwd=project.root, env=_env(project), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # Output to files, not pipes nobody reads; PYTHONFAULTHANDLER lets a hang be dumped with SIGABRT.
+    logs = project.root / f"server-{port}"
+    logs.mkdir()
+    env = {**_env(project), "PYTHONFAULTHANDLER": "1"}
+    with (logs / "stdout").open("wb") as stdout, (logs / "stderr").open("wb") as stderr:
+        # As typed in a terminal: Ctrl-C reaches it even when this runner ignores SIGINT (it does
+        # when started in the background by a non-interactive shell, and children inherit that).
+        proc = subprocess.Popen(argv, cwd=project.root, env=env, stdout=stdout, stderr=stderr,
+                                preexec_fn=_default_sigint)  # fmt: skip
     try:
         deadline = time.monotonic() + 150
         while time.monotonic() < deadline and proc.poll() is None and not _ready(port, health_url):
             time.sleep(0.5)
-        assert proc.poll() is None, proc.stderr.read().decode()[-2000:] if proc.stderr else ""
+        assert proc.poll() is None, (logs / "stderr").read_text()[-2000:]
         assert _ready(port, health_url), f"`{' '.join(argv)}` did not become ready on port {port}"
     finally:
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=60) == 0
+        try:
+            code = proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"`{' '.join(argv)}` still runs 60 s after Ctrl-C:\n{_hang_report(proc, logs)}")
+    assert code == 0, (logs / "stderr").read_text()[-2000:]
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _hang_report(proc: subprocess.Popen[bytes], logs: Path) -> str:
+    tree = subprocess.run(["ps", "-eo", "pid,ppid,pgid,stat,etime,args", "--forest"], capture_output=True, text=True)
+    children = [int(line.split()[0]) for line in tree.stdout.splitlines()[1:] if line.split()[1] == str(proc.pid)]
+    proc.send_signal(signal.SIGABRT)  # faulthandler prints every thread's stack to its stderr
+    proc.wait(timeout=30)
+    for child in children:  # Airflow's components run in their own process groups
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child, signal.SIGKILL)
+    return f"processes:\n{tree.stdout[-6000:]}\nits stderr:\n{(logs / 'stderr').read_text()[-6000:]}"
 
 
 @pytest.mark.parametrize(("doc", "command", "comment"), documented_commands())

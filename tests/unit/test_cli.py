@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import pytest
+
 from featurelake import __version__
+from featurelake.cli.common import stopped_by_sigterm
 
 FEATURELAKE = str(Path(sys.executable).parent / "featurelake")
 
@@ -50,3 +56,13 @@ def test_config_never_prints_the_password(repo_root: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert secret not in proc.stdout + proc.stderr
     assert '"password": "***"' in proc.stdout
+
+
+def test_sigterm_stops_a_service_command_as_ctrl_c_does() -> None:
+    """`featurelake airflow` and `dev-cluster` run services in their own process groups: a
+    supervisor's SIGTERM must reach their cleanup (KeyboardInterrupt), then act as before."""
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt), stopped_by_sigterm():
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler raises here, at once
+    assert signal.getsignal(signal.SIGTERM) == before

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from featurelake.cli.common import ConfOption, app, out
+from featurelake.cli.common import ConfOption, app, out, stopped_by_sigterm
 from featurelake.config import load_config
+
+if TYPE_CHECKING:
+    from featurelake.orchestration.services import AirflowServices
 
 
 @app.command("airflow")
@@ -27,17 +30,22 @@ def airflow_cmd(
     services = airflow_services(config, dags, port)
     out.print(f"starting Airflow 3 (home {services.env['AIRFLOW_HOME']}, DAGs from {dags.resolve()}) ...")
     passwords = Path(services.env["AIRFLOW_HOME"]) / "simple_auth_manager_passwords.json.generated"
-    try:  # Ctrl-C at any point, even while starting, stops every component
-        services.start()
-        out.print(
-            f"Airflow UI: {services.url}  (user admin; password in {passwords})\n"
-            f"DAGs appear as featurelake__<view> once the registry is applied (`featurelake apply`); "
-            f"logs in {services.logs}. Ctrl-C stops every component."
-        )
-        while all(p.poll() is None for p in services.processes.values()):
-            time.sleep(1)
-        out.print("an Airflow component exited; stopping the others (see its log)")
+    try:  # Ctrl-C (or SIGTERM) at any point, even while starting, stops every component
+        with stopped_by_sigterm():
+            _run_until_stopped(services, passwords)
     except KeyboardInterrupt:
         pass
     finally:
         services.stop()
+
+
+def _run_until_stopped(services: AirflowServices, passwords: Path) -> None:
+    services.start()
+    out.print(
+        f"Airflow UI: {services.url}  (user admin; password in {passwords})\n"
+        f"DAGs appear as featurelake__<view> once the registry is applied (`featurelake apply`); "
+        f"logs in {services.logs}. Ctrl-C stops every component."
+    )
+    while all(p.poll() is None for p in services.processes.values()):
+        time.sleep(1)
+    out.print("an Airflow component exited; stopping the others (see its log)")

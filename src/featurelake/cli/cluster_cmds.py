@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from featurelake.cli.common import app, out
+from featurelake.cli.common import app, out, stopped_by_sigterm
 
 
 @app.command("dev-cluster")
@@ -29,24 +29,25 @@ def dev_cluster_cmd(
     s3 = start_s3_server(folder)
     env = s3.environment("featurelake-dev", secrets.token_hex(16))
     cluster = None
-    try:
-        import os
+    try:  # Ctrl-C or SIGTERM stops both
+        with stopped_by_sigterm():
+            import os
 
-        os.environ.update(env)
-        s3.create_bucket(bucket)
-        cluster = start_spark_cluster(folder, cores=cores, memory=memory, env=env)
-        exports = {
-            **env,
-            "FEATURELAKE_LAKE_ROOT": f"s3a://{bucket}/lake",
-            "FEATURELAKE_SPARK_MASTER": cluster.master_url,
-        }
-        out.print("S3 API server (moto, in memory) and Spark standalone cluster on 127.0.0.1. In another shell:")
-        for name, value in exports.items():
-            out.print(f"  export {name}={shlex.quote(value)}")
-        out.print(f"Spark master UI: {cluster.web_url}; logs in {folder / 'logs'}. Ctrl-C stops both.")
-        while s3.process.poll() is None and all(p.poll() is None for p in cluster.processes):
-            time.sleep(1)
-        out.print("a service exited; stopping the others (see the logs)")
+            os.environ.update(env)
+            s3.create_bucket(bucket)
+            cluster = start_spark_cluster(folder, cores=cores, memory=memory, env=env)
+            exports = {
+                **env,
+                "FEATURELAKE_LAKE_ROOT": f"s3a://{bucket}/lake",
+                "FEATURELAKE_SPARK_MASTER": cluster.master_url,
+            }
+            out.print("S3 API server (moto, in memory) and Spark standalone cluster on 127.0.0.1. In another shell:")
+            for name, value in exports.items():
+                out.print(f"  export {name}={shlex.quote(value)}")
+            out.print(f"Spark master UI: {cluster.web_url}; logs in {folder / 'logs'}. Ctrl-C stops both.")
+            while s3.process.poll() is None and all(p.poll() is None for p in cluster.processes):
+                time.sleep(1)
+            out.print("a service exited; stopping the others (see the logs)")
     except KeyboardInterrupt:
         out.print("stopping")
     finally:

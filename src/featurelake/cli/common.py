@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import socketserver
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -61,6 +64,21 @@ def view_job(conf: Path | None, view: str, purpose: str) -> tuple[FeaturelakeCon
     registry = load_registry(config)
     registry.view(view)
     return config, registry, build_spark_session(config, app_name=f"featurelake-{purpose}-{view}")
+
+
+@contextlib.contextmanager
+def stopped_by_sigterm() -> Iterator[None]:
+    """SIGTERM (a supervisor's stop) ends the block as Ctrl-C does, so a command that started
+    services in their own process groups stops them instead of leaving them orphaned."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def serve_until_interrupted(server: socketserver.BaseServer) -> None:
