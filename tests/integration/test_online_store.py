@@ -288,3 +288,26 @@ def test_full_keeps_values_newer_than_delta_and_reset_makes_redis_equal_delta_ag
     result = materialize_view(spark, conf, registry, "user_stats", reset=True)
     assert result.full and redis_client.get(f"{prefix}999999") is None
     assert check_consistency(spark, conf, registry, "user_stats", sample=None).consistent
+
+
+def test_consistency_samples_a_hash_bucket_of_entities_and_still_finds_every_difference(
+    spark, online_lake, redis_client, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    from pyspark.sql import functions as F
+
+    from featurelake.online import consistency
+    from featurelake.online.keys import view_prefix
+
+    conf, registry = online_lake
+    monkeypatch.setattr(consistency, "SAMPLE_BUCKETS", 2)  # 150 users: about 75 in the sampled bucket
+    materialize_view(spark, conf, registry, "user_stats", reset=True)
+    assert consistency.check_consistency(spark, conf, registry, "user_stats", sample=20).checked == 20
+
+    prefix = view_prefix(registry.project, "user_stats", registry.view("user_stats").version)
+    redis_client.delete(*redis_client.keys(f"{prefix}*"))
+    report = consistency.check_consistency(spark, conf, registry, "user_stats", sample=20)
+    assert report.checked == 20 and len(report.mismatches) == 20
+    users = spark.createDataFrame([(int(m.entity.removeprefix(prefix)),) for m in report.mismatches], "user_id long")
+    bucket = F.pmod(F.xxhash64("user_id", F.lit(consistency.SAMPLE_SEED)), F.lit(2))
+    assert {r[0] for r in users.select(bucket).collect()} == {0}, "the sample is drawn from the hashed bucket"
+    materialize_view(spark, conf, registry, "user_stats", reset=True)

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from featurelake.config import load_config
+from featurelake.offline import training_set
 from featurelake.offline.tables import table_path
 from featurelake.offline.training_set import (
     EmptyLabelsError,
@@ -163,7 +164,10 @@ def world(spark, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-u
 ALL = ["stats:spend", "stats:purchases", "profile:tier", "profile:spend", "product:price"]
 
 
-def test_point_in_time_join_matches_the_oracle(world) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("entity_pruning", [True, False], ids=["label-entities-only", "all-entities"])
+def test_point_in_time_join_matches_the_oracle(world, entity_pruning: bool, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Both plans: feature rows cut to the labels' entities first (small label sets) or not."""
+    monkeypatch.setattr(training_set, "ENTITY_PRUNING_MAX_LABELS", 10**9 if entity_pruning else 0)
     store, _, tables, labels = world
     result = store.get_historical_features(labels, features=ALL, full_feature_names=True).toPandas()
     assert len(result) == len(labels)

@@ -215,6 +215,23 @@ def _key_kind(kind: Any) -> str:
     return "number" if type(kind).__name__ in _NUMBERS else kind.simpleString()
 
 
+# Up to this many label rows, feature rows are first cut to the labels' entities (a broadcast
+# semi-join on the keys): the sort behind the point-in-time join then sees only those. A small
+# label set usually names a small share of the entities (the demo's 15k labels: ~14% of 100k
+# users, 28 s -> see benchmarks/README.md); a large one names most of them, and the distinct
+# keys would be too big to broadcast for no gain.
+ENTITY_PRUNING_MAX_LABELS = 200_000
+
+
+def _label_entities_only(rows: DataFrame, labels: DataFrame, keys: tuple[str, ...], label_rows: int) -> DataFrame:
+    from pyspark.sql import functions as F
+
+    if label_rows > ENTITY_PRUNING_MAX_LABELS:
+        return rows
+    entities = labels.select(*keys).dropna().distinct()  # a null key matches no feature row anyway
+    return rows.join(F.broadcast(entities), list(keys), "left_semi")
+
+
 def build(
     spark: SparkSession,
     registry: Registry,
@@ -250,9 +267,10 @@ def build(
         problem = f"has {stats['bad'] or 0} unparsable and {stats['null'] or 0} null value(s)"
         raise LabelTimestampError(labels=where, column=timestamp_column, problem=problem)
     pruned = [
-        ViewRequest(r.view, r.keys, r.features, r.output_names, prune_rows(r, stats["lo"], stats["hi"]))
+        ViewRequest(r.view, r.keys, r.features, r.output_names, _label_entities_only(
+            prune_rows(r, stats["lo"], stats["hi"]), frame, r.keys, int(stats["n"])))
         for r in requests
-    ]
+    ]  # fmt: skip
     info = TrainingSetInfo(
         feature_refs=[str(r) for r in refs],
         registry_version=None,
