@@ -11,15 +11,17 @@ is safe: every step replaces what it wrote.
 from __future__ import annotations
 
 import subprocess
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from featurelake.config import FeaturelakeConfig
-from featurelake.demo_data import DEMO_SIZE, DatasetSize
+from featurelake.demo_data import DEMO_SIZE, SOURCES, DatasetSize
 from featurelake.errors import FeaturelakeError
 
 if TYPE_CHECKING:
@@ -109,6 +111,8 @@ def run_demo(
     say: Say = print,
     jobs_dir: Path = Path("jobs"),
 ) -> ModelScore:
+    import pyarrow.dataset  # noqa: F401  (here: the generator thread should import nothing)
+
     from featurelake.demo_data import churn_labels, generate
     from featurelake.store import FeatureStore
     from featurelake.validation.context import ValidationPaths
@@ -117,12 +121,17 @@ def run_demo(
     say(f"featurelake demo on {conf.source_file} (lake at {conf.lake_root})")
     check_redis(conf, say)
     say(f"dataset: generating {size.users:,} users x {size.days} days ...")
-    counts = generate(conf.lake_root, size)
-    say("dataset: " + ", ".join(f"{name} {rows:,}" for name, rows in counts.items()))
     store = FeatureStore(repo=repo, conf=conf)
     version = store.apply()
     say(f"specs: {len(store.registry.views)} feature views applied (registry version {version or 'unchanged'})")
-    _backfill_all(store, conf, size, say)
+    # Each view is backfilled as soon as its source is written: Spark starts and the first
+    # views run while the rest of the dataset is still being generated.
+    with ThreadPoolExecutor(1, thread_name_prefix="demo-dataset") as pool:
+        sources = _SourcesWritten()
+        generating = pool.submit(generate, conf.lake_root, size, None, sources.mark)
+        _backfill_all(store, conf, size, say, lambda source: sources.wait(source, generating))
+        counts = generating.result()
+    say("dataset: " + ", ".join(f"{name} {rows:,}" for name, rows in counts.items()))
     _materialize_online(store, say)
     labels_path = Path(conf.lake_root) / "labels" / "churn.parquet"
     labels_path.parent.mkdir(parents=True, exist_ok=True)
@@ -147,14 +156,42 @@ def run_demo(
     return score
 
 
-def _backfill_all(store: FeatureStore, conf: FeaturelakeConfig, size: DatasetSize, say: Say) -> None:
+class _SourcesWritten:
+    """Which raw sources the generator has finished, for backfills waiting on them."""
+
+    def __init__(self) -> None:
+        self._done: dict[str, threading.Event] = {name: threading.Event() for name in SOURCES}
+
+    def mark(self, name: str) -> None:
+        self._done[name].set()
+
+    def wait(self, name: str, generating: Future[dict[str, int]]) -> None:
+        if name not in self._done:  # not one the generator writes (a changed spec): all of them
+            generating.result()
+            return
+        while not self._done[name].wait(0.2):
+            if generating.done():
+                generating.result()  # raises what the generator raised
+                raise DemoStepError(step="dataset", detail=f"the generator finished without writing {name}")
+
+
+def _generation_order(source: str) -> int:
+    return SOURCES.index(source) if source in SOURCES else len(SOURCES)
+
+
+def _backfill_all(
+    store: FeatureStore, conf: FeaturelakeConfig, size: DatasetSize, say: Say, source_ready: Callable[[str], None]
+) -> None:
     from featurelake.compute.backfill import backfill_view
     from featurelake.validation.context import ValidationPaths
 
     end = size.start + timedelta(days=size.days - 1)
     start = end - timedelta(days=backfill_days(size) - 1)
     paths = ValidationPaths.from_config(conf)
-    for view in store.registry.views:
+    raw = {name: store.registry.sources[store.registry.views[name].source].path.rstrip("/").rsplit("/", 1)[-1]
+           for name in store.registry.views}  # fmt: skip
+    for view in sorted(store.registry.views, key=lambda name: _generation_order(raw[name])):
+        source_ready(raw[view])
         result = backfill_view(store.spark, store.registry, view, conf.lake_root, start, end, True, paths, conf.lease)
         checks = result.validation
         say(

@@ -9,6 +9,7 @@ latent activity level and churn day, so features carry signal for the demo's mod
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -93,12 +94,28 @@ def _write(frame: pd.DataFrame, lake_root: Path, name: str, ts_column: str, vect
     return len(frame)
 
 
-def generate(lake_root: Path | str, size: DatasetSize = DEFAULT_SIZE, only: set[str] | None = None) -> dict[str, int]:
-    """Write the raw sources (all, or `only` these); returns row counts. Same size and seed -> same data."""
+# The order generate() writes the raw sources in (each a folder under <lake_root>/raw/).
+SOURCES = ("orders", "sessions", "product_views", "user_stats", "user_embeddings")
+
+
+def generate(
+    lake_root: Path | str,
+    size: DatasetSize = DEFAULT_SIZE,
+    only: set[str] | None = None,
+    written: Callable[[str], object] | None = None,
+) -> dict[str, int]:
+    """Write the raw sources (all, or `only` these), in SOURCES order; returns row counts.
+    `written(name)` is called as each is complete. Same size and seed -> same data."""
+
+    def done(name: str, rows: int) -> None:
+        counts[name] = rows
+        if written:
+            written(name)
+
     lake = Path(lake_root)
     rng = np.random.default_rng(size.seed)
     traits = user_traits(size, rng)
-    counts = {}
+    counts: dict[str, int] = {}
 
     orders = _event_times(size, rng, traits, size.orders_per_user_day).rename(columns={"ts": "order_ts"})
     n = len(orders)
@@ -108,7 +125,7 @@ def generate(lake_root: Path | str, size: DatasetSize = DEFAULT_SIZE, only: set[
     orders["quantity"] = rng.integers(1, 5, n).astype(np.int64)
     orders["channel"] = rng.choice(CHANNELS, n, p=[0.5, 0.3, 0.2])
     if only is None or "orders" in only:
-        counts["orders"] = _write(orders, lake, "orders", "order_ts")
+        done("orders", _write(orders, lake, "orders", "order_ts"))
 
     sessions = _event_times(size, rng, traits, size.sessions_per_user_day).rename(columns={"ts": "session_start"})
     n = len(sessions)
@@ -117,7 +134,7 @@ def generate(lake_root: Path | str, size: DatasetSize = DEFAULT_SIZE, only: set[
     sessions["pages"] = rng.poisson(4, n).astype(np.int64) + 1
     sessions["device"] = rng.choice(DEVICES, n)
     if only is None or "sessions" in only:
-        counts["sessions"] = _write(sessions, lake, "sessions", "session_start")
+        done("sessions", _write(sessions, lake, "sessions", "session_start"))
 
     views = sessions.loc[sessions.index.repeat(rng.poisson(size.views_per_session, len(sessions)))]
     view_delay = pd.to_timedelta(rng.integers(0, 600, len(views)), unit="s")
@@ -128,12 +145,12 @@ def generate(lake_root: Path | str, size: DatasetSize = DEFAULT_SIZE, only: set[
         "dwell_s": rng.exponential(40.0, len(views)).round(1),
     })  # fmt: skip
     if only is None or "product_views" in only:
-        counts["product_views"] = _write(views, lake, "product_views", "view_ts")
+        done("product_views", _write(views, lake, "product_views", "view_ts"))
     if only is None or "user_stats" in only:
-        counts["user_stats"] = _write(_snapshots(size, rng, traits), lake, "user_stats", "event_timestamp")
+        done("user_stats", _write(_snapshots(size, rng, traits), lake, "user_stats", "event_timestamp"))
     if only is None or "user_embeddings" in only:
         frame, vectors = _embeddings(size, rng, traits)
-        counts["user_embeddings"] = _write(frame, lake, "user_embeddings", "event_timestamp", vectors)
+        done("user_embeddings", _write(frame, lake, "user_embeddings", "event_timestamp", vectors))
     return counts
 
 
