@@ -218,8 +218,8 @@ def _key_kind(kind: Any) -> str:
 # Up to this many label rows, feature rows are first cut to the labels' entities (a broadcast
 # semi-join on the keys): the sort behind the point-in-time join then sees only those. A small
 # label set usually names a small share of the entities (the demo's 15k labels: ~14% of 100k
-# users, 28 s -> see benchmarks/README.md); a large one names most of them, and the distinct
-# keys would be too big to broadcast for no gain.
+# users; its spark-submit went from 33-36 s to 26-27 s); a large one names most of them, and
+# the distinct keys would be too big to broadcast for no gain.
 ENTITY_PRUNING_MAX_LABELS = 200_000
 
 
