@@ -168,3 +168,30 @@ def test_a_publish_refreshes_the_snapshot_from_the_rows_it_wrote(spark, registry
     v5, written = _publish_rows(spark, registry, lake, source, date(2025, 5, 10), date(2025, 5, 10))
     assert refresh_latest(spark, str(lake), view, ["user_id"], v5, written)
     _assert_latest(spark, registry, lake, v5, "latest rows")
+
+
+def test_a_first_publish_keeps_the_newest_written_rows_unless_the_table_holds_other_days(
+    spark, registry: Registry, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """With no snapshot yet, the newest written rows are the snapshot only when every commit
+    replaced days inside the written range; otherwise (here: earlier days, where the quiet
+    users' only rows are) the table is regrouped."""
+    from featurelake.offline.writer import days_ever_written
+
+    view = registry.view("snaps_latest")
+    source = random_snapshots(seed=17)
+    first = tmp_path / "first"
+    v1, written = _publish_rows(spark, registry, first, source, date(2025, 5, 1), date(2025, 5, 10))
+    assert days_ever_written(spark, table_path(str(first), view)) == [(date(2025, 5, 1), date(2025, 5, 10))]
+    assert refresh_latest(spark, str(first), view, ["user_id"], v1, written)
+    _assert_latest(spark, registry, first, v1, "latest rows")
+
+    lake = tmp_path / "lake"
+    _publish(spark, registry, lake, source, date(2025, 5, 1), date(2025, 5, 3))  # no snapshot refreshed
+    v2, written = _publish_rows(spark, registry, lake, source, date(2025, 5, 4), date(2025, 5, 10))
+    quiet = set(source.user_id[source.ts.dt.date <= date(2025, 5, 3)]) - set(
+        source.user_id[source.ts.dt.date > date(2025, 5, 3)]
+    )
+    assert quiet, "random data: users with rows on the first days only"
+    assert refresh_latest(spark, str(lake), view, ["user_id"], v2, written)
+    _assert_latest(spark, registry, lake, v2, "latest rows")

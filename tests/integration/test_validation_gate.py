@@ -233,3 +233,39 @@ def test_data_docs_keep_every_run(lake) -> None:  # type: ignore[no-untyped-def]
     pages = list((reports / "validations").rglob("*.html"))
     assert (reports / "index.html").is_file() and len(pages) >= 10
     assert "cdn.jsdelivr" not in (reports / "index.html").read_text()  # vendored: reports work offline
+
+
+def test_row_checks_read_the_cached_offending_rows_and_each_still_finds_its_own(spark, lake) -> None:  # type: ignore[no-untyped-def]
+    """The `rows` checks' queries (as Great Expectations runs them, on `tmp_view`) read the
+    one cached offending-rows result, and each selects exactly the rows its own condition
+    selects on the whole batch (the oracle: the condition alone)."""
+    from pyspark.sql import functions as F
+
+    from featurelake.validation.checks import GX_BATCH_VIEW, offending_rows_query, rows_query, view_checks
+    from featurelake.validation.gate import _cache_offending_rows
+
+    conf, registry = lake
+    view = registry.view("user_embedding")
+    moved = F.col("user_id") % 3 == 0
+    bad = _future(_rows(spark, registry, conf, "user_embedding", DAYS))
+    bad = bad.withColumn("date", F.when(moved, F.date_add("date", 1)).otherwise(F.col("date")))
+    bad = bad.withColumn("behaviour_embedding", F.when(F.col("user_id") % 4 == 0, F.slice("behaviour_embedding", 1, 8))
+                         .otherwise(F.col("behaviour_embedding"))).cache()  # fmt: skip
+    checks = [c for c in view_checks(registry, view, *DAYS) if c.kind == "rows"]
+    expected_checks = {"inside_partition", "inside_run", "not_future", "embedding_dim:behaviour_embedding"}
+    assert {c.name for c in checks} == expected_checks
+    offending = _cache_offending_rows(bad, checks)
+    assert offending is not None
+    try:
+        for check in checks:
+            query = spark.sql(rows_query(check, offending_rows_query(checks)).format(batch=GX_BATCH_VIEW))
+            # Project <- Filter (this check) <- the cached offending rows, whose plan is their filter
+            plan = query._jdf.queryExecution().withCachedData().toString().splitlines()
+            assert "InMemoryRelation" in plan[2] and "Filter" in plan[3], "\n".join(plan[:4])
+            assert "2025-01-09" in plan[3] and "size(behaviour_embedding" in plan[3], "\n".join(plan[:4])
+            expected = bad.where(F.expr(str(check.condition))).count()
+            assert expected > 0, check.name
+            assert query.count() == expected, check.name
+    finally:
+        offending.unpersist()
+        bad.unpersist()

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from featurelake.compute.source import feature_value_column
 from featurelake.offline.tables import CREATED_TIMESTAMP, EVENT_TIMESTAMP, PARTITION
 from featurelake.specs.models import Feature
-from featurelake.validation.checks import duplicates_query
+from featurelake.validation.checks import GX_BATCH_VIEW, duplicates_query
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -24,10 +24,6 @@ def feature_rows(events: DataFrame, keys: list[str], features: list[Feature]) ->
         *[F.col(feature_value_column(i)).alias(f.name) for i, f in enumerate(features)],
         F.to_date("_ts").alias(PARTITION),
     )
-
-
-# Great Expectations' query metrics name the batch `tmp_view` (query_table, query_row_count).
-GX_BATCH_VIEW = "tmp_view"
 
 
 def without_exact_duplicates(rows: DataFrame, keys: list[str]) -> tuple[DataFrame, DataFrame]:

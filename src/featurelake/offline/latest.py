@@ -28,7 +28,7 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from featurelake.offline.tables import CREATED_TIMESTAMP, EVENT_TIMESTAMP, PARTITION, table_path
-from featurelake.offline.writer import days_since, each_day
+from featurelake.offline.writer import days_ever_written, days_since, each_day
 from featurelake.specs.models import FeatureView
 from featurelake.storage import StorageError, join, storage_for
 
@@ -132,9 +132,18 @@ def _after_write(
     if written is None:
         return None
     stored = _stored_latest(spark, latest_dir(lake_root, view), latest_columns(view, keys))
+    if stored is None and _only_written_days(spark, lake_root, view, written):
+        return newest_rows(written.rows, keys)  # from the cached rows, not the table read back
     if stored is None or stored[1] != version - 1:
         return None
     return _patch(stored[0], written.rows, keys, each_day([(written.start, written.end)]))
+
+
+def _only_written_days(spark: SparkSession, lake_root: str, view: FeatureView, written: WrittenDays) -> bool:
+    """Whether every commit of the table is featurelake's and replaced days inside the written
+    range: then the table holds only the written rows (a first backfill, or reruns of it)."""
+    ranges = days_ever_written(spark, table_path(lake_root, view))
+    return ranges is not None and all(written.start <= lo and hi <= written.end for lo, hi in ranges)
 
 
 def _forget(location: str) -> None:

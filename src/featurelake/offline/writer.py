@@ -10,14 +10,20 @@ from __future__ import annotations
 import json
 import time
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from featurelake.offline.tables import PARTITION
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-DAYS_METADATA = "featurelake_days"  # commit userMetadata: the [first, last] day a write replaced
+DAYS_METADATA = "featurelake_days"
+_NO_DAYS_CHANGED = {
+    "OPTIMIZE",
+    "VACUUM START",
+    "VACUUM END",
+    "CREATE TABLE",
+}  # commit userMetadata: the [first, last] day a write replaced
 _RETRYABLE = ("ConcurrentAppendException", "ProtocolChangedException", "MetadataChangedException",
               "ConcurrentDeleteReadException", "already exists", "DELTA_CONCURRENT")  # fmt: skip
 
@@ -74,15 +80,36 @@ def days_since(spark: SparkSession, path: str, after_version: int) -> list[tuple
     """Day ranges replaced by commits after `after_version`; None when one is not ours (read all)."""
     from delta.tables import DeltaTable
 
+    return _replaced_days(DeltaTable.forPath(spark, path).history().where(f"version > {after_version}").collect())
+
+
+def days_ever_written(spark: SparkSession, path: str) -> list[tuple[date, date]] | None:
+    """Day ranges replaced by every commit since the table was created; None when one is not
+    ours, or when the log no longer reaches back to the creation (cleaned-up history)."""
+    from delta.tables import DeltaTable
+
+    commits = DeltaTable.forPath(spark, path).history().collect()
+    if not commits or min(int(c["version"]) for c in commits) != 0:
+        return None
+    return _replaced_days(commits)
+
+
+def _replaced_days(commits: list[Any]) -> list[tuple[date, date]] | None:
     ranges = []
-    for commit in DeltaTable.forPath(spark, path).history().where(f"version > {after_version}").collect():
+    for commit in commits:
         metadata = json.loads(commit["userMetadata"]) if commit["userMetadata"] else {}
         if DAYS_METADATA in metadata:
             start, end = metadata[DAYS_METADATA]
             ranges.append((date.fromisoformat(start), date.fromisoformat(end)))
-        elif commit["operation"] not in {"OPTIMIZE", "VACUUM START", "VACUUM END", "CREATE TABLE"}:
+        elif commit["operation"] not in _NO_DAYS_CHANGED and not _empty_append(commit):
             return None
     return sorted(ranges)
+
+
+def _empty_append(commit: Any) -> bool:
+    """An append of no files, as `ensure_table` creates a table: it changed no day."""
+    mode = (commit["operationParameters"] or {}).get("mode")
+    return mode == "Append" and (commit["operationMetrics"] or {}).get("numFiles") == "0"
 
 
 def each_day(ranges: list[tuple[date, date]]) -> list[str]:

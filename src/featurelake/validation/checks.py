@@ -20,6 +20,9 @@ from featurelake.specs.models import FeatureView
 from featurelake.validation.stats import FeatureStats
 
 Severity = Literal["error", "warn", "info"]
+# Great Expectations' query metrics name the batch `tmp_view` (query_table, query_row_count):
+# a query cached ahead of the gate must use that name to match theirs.
+GX_BATCH_VIEW = "tmp_view"
 NUMERIC = {"int64", "double"}
 # Drift bounds: the batch's mean within this many of the previous partition's standard
 # deviations, and its null rate at most this many points above the previous one.
@@ -111,6 +114,25 @@ def builtin_checks(registry: Registry, view: FeatureView, start: date, end: date
                 )
             )
     return checks
+
+
+def offending_rows_query(checks: list[Check]) -> str | None:
+    """The rows any `rows` check selects, when there are several such checks; else None.
+
+    Great Expectations runs two queries per `rows` check (a count and a fetch), each a full
+    scan of the batch. The gate caches this one query instead (one scan, usually an empty
+    result), and each check filters it: Spark's cache manager substitutes the cached result
+    for the identical subquery, so the checks' queries read it instead of the batch."""
+    conditions = [c.condition for c in checks if c.kind == "rows" and c.condition]
+    if len(conditions) < 2:
+        return None
+    return "SELECT * FROM {batch} WHERE " + " OR ".join(f"({c})" for c in conditions)
+
+
+def rows_query(check: Check, offending: str | None = None) -> str:
+    """The query of a `rows` check: the rows its condition selects, from the offending rows if given."""
+    source = f"({offending}) AS offending" if offending else "{batch}"
+    return f"SELECT * FROM {source} WHERE {check.condition}"
 
 
 def duplicates_query(columns: list[str]) -> str:

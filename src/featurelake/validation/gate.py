@@ -16,7 +16,7 @@ from featurelake.offline.tables import EVENT_TIMESTAMP, PARTITION
 from featurelake.registry.model import Registry
 from featurelake.storage import is_object_store, join
 from featurelake.validation.assets import localize_data_docs
-from featurelake.validation.checks import Check, view_checks
+from featurelake.validation.checks import GX_BATCH_VIEW, Check, offending_rows_query, view_checks
 from featurelake.validation.context import ValidationPaths, validation_context, validation_lock
 from featurelake.validation.preload import wait_for_imports
 from featurelake.validation.stats import previous_stats
@@ -118,15 +118,20 @@ def validate_rows(
     label = run_name(view.name, start, end, purpose)
     total = rows.count()  # computes (and caches, if asked) the batch before the lock is taken and the clock starts
     started = time.monotonic()
-    with validation_lock(paths.gx_root):
-        checkpoint = view_checkpoint(context, name, checks, keys)
-        built_after = time.time() - 1
-        result = checkpoint.run(
-            batch_parameters={"dataframe": rows},
-            run_id=RunIdentifier(run_name=label, run_time=datetime.now(UTC)),
-        )
-        localize_data_docs(paths.local_reports_dir, paths.web_assets_dir, since=built_after)
-        paths.publish_reports(since=built_after)
+    offending = _cache_offending_rows(rows, checks)
+    try:
+        with validation_lock(paths.gx_root):
+            checkpoint = view_checkpoint(context, name, checks, keys)
+            built_after = time.time() - 1
+            result = checkpoint.run(
+                batch_parameters={"dataframe": rows},
+                run_id=RunIdentifier(run_name=label, run_time=datetime.now(UTC)),
+            )
+            localize_data_docs(paths.local_reports_dir, paths.web_assets_dir, since=built_after)
+            paths.publish_reports(since=built_after)
+    finally:
+        if offending is not None:
+            offending.unpersist()
     (validation,) = result.run_results.values()
     by_name = {c.name: c for c in checks}
     results = tuple(_check_result(by_name[_check_name(r)], r, rows, keys) for r in validation.results)
@@ -141,6 +146,18 @@ def validate_rows(
         _run_page(paths, name, label) or paths.data_docs_index,
         time.monotonic() - started,
     )
+
+
+def _cache_offending_rows(rows: DataFrame, checks: list[Check]) -> DataFrame | None:
+    """Run and cache the checks' shared offending-rows query over `rows` (see
+    `offending_rows_query`), as Great Expectations will name it; the caller unpersists it."""
+    query = offending_rows_query(checks)
+    if query is None:
+        return None
+    rows.createOrReplaceTempView(GX_BATCH_VIEW)
+    offending = rows.sparkSession.sql(query.format(batch=GX_BATCH_VIEW)).persist()
+    offending.count()
+    return offending
 
 
 def _run_page(paths: ValidationPaths, suite: str, label: str) -> str | None:

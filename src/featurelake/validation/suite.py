@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from featurelake.offline.tables import PARTITION
-from featurelake.validation.checks import Check, duplicates_query
+from featurelake.validation.checks import Check, duplicates_query, offending_rows_query, rows_query
 from featurelake.validation.context import DATASOURCE, SITE
 
 if TYPE_CHECKING:
@@ -18,7 +18,8 @@ CHECK_META = "featurelake_check"
 SAMPLES = 5
 
 
-def to_expectation(check: Check) -> Expectation:
+def to_expectation(check: Check, offending: str | None = None) -> Expectation:
+    """`offending`: the checks' shared offending-rows query (`offending_rows_query`), if any."""
     import great_expectations.expectations as gxe
     from great_expectations.expectations.core.unexpected_rows_expectation import UnexpectedRowsExpectation
 
@@ -29,8 +30,7 @@ def to_expectation(check: Check) -> Expectation:
         "meta": {CHECK_META: check.name, "featurelake_severity": check.severity},
     }
     if check.kind == "rows":
-        query = f"SELECT * FROM {{batch}} WHERE {check.condition}"
-        return UnexpectedRowsExpectation(unexpected_rows_query=query, **common)
+        return UnexpectedRowsExpectation(unexpected_rows_query=rows_query(check, offending), **common)
     if check.kind == "duplicates":
         query = duplicates_query(check.kwargs["column_list"])
         return UnexpectedRowsExpectation(unexpected_rows_query=query, **common)
@@ -56,7 +56,8 @@ def view_checkpoint(context: AbstractDataContext, name: str, checks: list[Check]
     batch = (
         asset.batch_definitions[0] if asset.batch_definitions else asset.add_batch_definition_whole_dataframe("batch")
     )
-    suite = gx.ExpectationSuite(name=name, expectations=[to_expectation(c) for c in checks])
+    offending = offending_rows_query(checks)
+    suite = gx.ExpectationSuite(name=name, expectations=[to_expectation(c, offending) for c in checks])
     suite = context.suites.add_or_update(suite)
     definition = context.validation_definitions.add_or_update(
         gx.ValidationDefinition(name=name, data=batch, suite=suite)
