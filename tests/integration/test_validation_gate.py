@@ -242,7 +242,7 @@ def test_row_checks_read_the_cached_offending_rows_and_each_still_finds_its_own(
     from pyspark.sql import functions as F
 
     from featurelake.validation.checks import GX_BATCH_VIEW, offending_rows_query, rows_query, view_checks
-    from featurelake.validation.gate import _cache_offending_rows
+    from featurelake.validation.gate import _cache_shared_queries
 
     conf, registry = lake
     view = registry.view("user_embedding")
@@ -254,11 +254,11 @@ def test_row_checks_read_the_cached_offending_rows_and_each_still_finds_its_own(
     checks = [c for c in view_checks(registry, view, *DAYS) if c.kind == "rows"]
     expected_checks = {"inside_partition", "inside_run", "not_future", "embedding_dim:behaviour_embedding"}
     assert {c.name for c in checks} == expected_checks
-    offending = _cache_offending_rows(bad, checks)
-    assert offending is not None
+    cached, offending = _cache_shared_queries(bad, checks)
+    assert offending == offending_rows_query(checks) and len(cached) == 1
     try:
         for check in checks:
-            query = spark.sql(rows_query(check, offending_rows_query(checks)).format(batch=GX_BATCH_VIEW))
+            query = spark.sql(rows_query(check, offending).format(batch=GX_BATCH_VIEW))
             # Project <- Filter (this check) <- the cached offending rows, whose plan is their filter
             plan = query._jdf.queryExecution().withCachedData().toString().splitlines()
             assert "InMemoryRelation" in plan[2] and "Filter" in plan[3], "\n".join(plan[:4])
@@ -267,5 +267,27 @@ def test_row_checks_read_the_cached_offending_rows_and_each_still_finds_its_own(
             assert expected > 0, check.name
             assert query.count() == expected, check.name
     finally:
-        offending.unpersist()
+        for frame in cached:
+            frame.unpersist()
         bad.unpersist()
+
+
+def test_the_uniqueness_groups_are_cached_once_for_both_of_its_queries(spark, lake) -> None:  # type: ignore[no-untyped-def]
+    """An aggregated view's batch: the gate caches the uniqueness query itself; a batch whose
+    query is already cached (a row view's backfill does that) is left alone."""
+    from featurelake.validation.checks import GX_BATCH_VIEW, duplicates_query, view_checks
+    from featurelake.validation.gate import _cache_shared_queries
+
+    conf, registry = lake
+    rows = _rows(spark, registry, conf, "user_orders", DAYS)
+    (unique,) = [c for c in view_checks(registry, registry.view("user_orders"), *DAYS) if c.kind == "duplicates"]
+    cached, offending = _cache_shared_queries(rows, [unique])
+    try:
+        assert offending is None and len(cached) == 1
+        count_query = f"SELECT count(*) FROM ({duplicates_query(unique.kwargs['column_list'])})"
+        plan = spark.sql(count_query.format(batch=GX_BATCH_VIEW))._jdf.queryExecution().withCachedData().toString()
+        assert "InMemoryRelation" in plan.splitlines()[1] and "copies" in plan.splitlines()[1], plan
+        assert _cache_shared_queries(rows, [unique]) == ([], None)
+    finally:
+        for frame in cached:
+            frame.unpersist()

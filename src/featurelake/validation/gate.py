@@ -16,11 +16,11 @@ from featurelake.offline.tables import EVENT_TIMESTAMP, PARTITION
 from featurelake.registry.model import Registry
 from featurelake.storage import is_object_store, join
 from featurelake.validation.assets import localize_data_docs
-from featurelake.validation.checks import GX_BATCH_VIEW, Check, offending_rows_query, view_checks
+from featurelake.validation.checks import GX_BATCH_VIEW, Check, duplicates_query, offending_rows_query, view_checks
 from featurelake.validation.context import ValidationPaths, validation_context, validation_lock
 from featurelake.validation.preload import wait_for_imports
 from featurelake.validation.stats import previous_stats
-from featurelake.validation.suite import CHECK_META, SAMPLES, view_checkpoint
+from featurelake.validation.suite import CHECK_META, SAMPLES, to_expectation, view_checkpoint
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -118,10 +118,11 @@ def validate_rows(
     label = run_name(view.name, start, end, purpose)
     total = rows.count()  # computes (and caches, if asked) the batch before the lock is taken and the clock starts
     started = time.monotonic()
-    offending = _cache_offending_rows(rows, checks)
+    cached, offending = _cache_shared_queries(rows, checks)
+    by_name = {c.name: c for c in checks}
     try:
         with validation_lock(paths.gx_root):
-            checkpoint = view_checkpoint(context, name, checks, keys)
+            checkpoint = view_checkpoint(context, name, checks, offending)
             built_after = time.time() - 1
             result = checkpoint.run(
                 batch_parameters={"dataframe": rows},
@@ -129,12 +130,13 @@ def validate_rows(
             )
             localize_data_docs(paths.local_reports_dir, paths.web_assets_dir, since=built_after)
             paths.publish_reports(since=built_after)
+            (validation,) = result.run_results.values()
+            failed = [by_name[_check_name(r)] for r in validation.results if _failed_column_check(r)]
+            days = _days_of_failures(checkpoint, rows, failed, keys)
     finally:
-        if offending is not None:
-            offending.unpersist()
-    (validation,) = result.run_results.values()
-    by_name = {c.name: c for c in checks}
-    results = tuple(_check_result(by_name[_check_name(r)], r, rows, keys) for r in validation.results)
+        for frame in cached:
+            frame.unpersist()
+    results = tuple(_check_result(by_name[_check_name(r)], r, rows, keys, days) for r in validation.results)
     return ValidationOutcome(
         view.name,
         view.version,
@@ -148,16 +150,59 @@ def validate_rows(
     )
 
 
-def _cache_offending_rows(rows: DataFrame, checks: list[Check]) -> DataFrame | None:
-    """Run and cache the checks' shared offending-rows query over `rows` (see
-    `offending_rows_query`), as Great Expectations will name it; the caller unpersists it."""
-    query = offending_rows_query(checks)
-    if query is None:
-        return None
+def _cache_shared_queries(rows: DataFrame, checks: list[Check]) -> tuple[list[DataFrame], str | None]:
+    """Run and cache, once, what several of Great Expectations' queries would each compute over
+    the whole batch: the rows any row check selects (`offending_rows_query`) and the uniqueness
+    check's groups (its count and its rows query each group every row).
+
+    They run as Great Expectations runs its queries (same SQL, same view name), so Spark's
+    cache manager substitutes the results into them. Returns what this call cached (a query
+    already cached, as a row view's backfill caches the uniqueness query, is left alone; the
+    caller unpersists the rest) and the offending-rows query, None when there is none or it
+    cannot run on this batch (a column missing: each check then reports its own error)."""
+    from pyspark.errors import AnalysisException
+
+    offending = offending_rows_query(checks)
+    queries = [offending, *[duplicates_query(c.kwargs["column_list"]) for c in checks if c.kind == "duplicates"]]
     rows.createOrReplaceTempView(GX_BATCH_VIEW)
-    offending = rows.sparkSession.sql(query.format(batch=GX_BATCH_VIEW)).persist()
-    offending.count()
-    return offending
+    cached = []
+    for query in queries:
+        if query is None:
+            continue
+        try:
+            frame = rows.sparkSession.sql(query.format(batch=GX_BATCH_VIEW))
+            if not (frame.storageLevel.useMemory or frame.storageLevel.useDisk):
+                cached.append(frame.persist())
+                frame.count()
+        except AnalysisException:
+            offending = None if query == offending else offending
+    return cached, offending
+
+
+def _failed_column_check(result: Any) -> bool:
+    """A failed expectation over a column's values (it counts unexpected values), evaluated."""
+    raised = (result.exception_info or {}).get("raised_exception")
+    return not result.success and not raised and "unexpected_count" in (result.result or {})
+
+
+def _days_of_failures(
+    checkpoint: Any, rows: DataFrame, failed: list[Check], keys: list[str]
+) -> dict[str, tuple[str, ...]]:
+    """The days of a few offending rows of each failed column check, from Great Expectations'
+    index list, asked for only now: in the checkpoint it would be one more scan of the batch
+    per check on every run, passing or not."""
+    if not failed:
+        return {}
+    definition = checkpoint.validation_definitions[0]
+    batch = definition.batch_definition.get_batch(batch_parameters={"dataframe": rows})
+    result_format = {"result_format": "SUMMARY", "partial_unexpected_count": SAMPLES,
+                     "unexpected_index_column_names": [*keys, PARTITION]}  # fmt: skip
+    days = {}
+    for check in failed:
+        listed = batch.validate(to_expectation(check), result_format=result_format).result
+        found = listed.get("partial_unexpected_index_list") or []
+        days[check.name] = tuple(sorted({str(i.get(PARTITION)) for i in found if isinstance(i, dict)}))
+    return days
 
 
 def _run_page(paths: ValidationPaths, suite: str, label: str) -> str | None:
@@ -177,7 +222,9 @@ def _check_name(result: Any) -> str:
     return str(config.meta[CHECK_META]) if config is not None and config.meta else ""
 
 
-def _check_result(check: Check, result: Any, rows: DataFrame, keys: list[str]) -> CheckResult:
+def _check_result(
+    check: Check, result: Any, rows: DataFrame, keys: list[str], days_of: dict[str, tuple[str, ...]]
+) -> CheckResult:
     if result.success:
         return CheckResult(check, True, observed=result.result.get("observed_value"))
     info = result.exception_info or {}
@@ -187,11 +234,7 @@ def _check_result(check: Check, result: Any, rows: DataFrame, keys: list[str]) -
     details = result.result
     count = details.get("unexpected_count")
     samples = tuple(dict.fromkeys(_short(v) for v in details.get("partial_unexpected_list") or []))
-    days = tuple(
-        sorted(
-            {str(i.get(PARTITION)) for i in details.get("partial_unexpected_index_list") or [] if isinstance(i, dict)}
-        )
-    )
+    days = days_of.get(check.name, ())
     if check.kind == "rows":
         count = details.get("observed_value")
         samples, days = _offending_rows(rows, check, keys)
