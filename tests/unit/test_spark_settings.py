@@ -41,19 +41,27 @@ def test_drivers_log_to_a_file_and_local_ones_get_the_throughput_collector_unles
 
 
 @pytest.mark.parametrize(
-    ("settings", "expected"),
+    ("master", "settings", "expected"),
     [
-        ("", "8"),
-        ("    spark.sql.shuffle.partitions: '2'\n", "2"),
-        ("    spark.sql.shuffle.partitions: '400'\n", "50"),
-        ("    spark.sql.shuffle.partitions: '4'\n    spark.databricks.delta.snapshotPartitions: '16'\n", "16"),
+        ("spark://h:7077", "", "8"),
+        ("spark://h:7077", "    spark.sql.shuffle.partitions: '2'\n", "2"),
+        ("spark://h:7077", "    spark.sql.shuffle.partitions: '400'\n", "50"),
+        ("local[2]", "", "2"),
+        ("local[16]", "", "8"),
+        ("local[3,2]", "    spark.sql.shuffle.partitions: '400'\n", "3"),
+        ("local", "", "1"),
+        (
+            "local[2]",
+            "    spark.sql.shuffle.partitions: '4'\n    spark.databricks.delta.snapshotPartitions: '16'\n",
+            "16",
+        ),
     ],
 )
-def test_delta_rebuilds_table_state_in_as_many_tasks_as_the_session_shuffles_at_most_50(
-    tmp_path: Path, settings: str, expected: str
+def test_delta_rebuilds_table_state_in_as_many_tasks_as_the_session_shuffles_at_most_50_or_the_local_cores(
+    tmp_path: Path, master: str, settings: str, expected: str
 ) -> None:
     conf = tmp_path / "conf.yaml"
-    conf.write_text(f"project: t\nspark:\n  master: local[2]\n  settings:\n    spark.ui.enabled: 'false'\n{settings}")
+    conf.write_text(f"project: t\nspark:\n  master: {master}\n  settings:\n    spark.ui.enabled: 'false'\n{settings}")
     assert settings_without_jars(load_config(conf, env={}))["spark.databricks.delta.snapshotPartitions"] == expected
 
 
