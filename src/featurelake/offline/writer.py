@@ -32,36 +32,23 @@ def range_predicate(start: date, end: date) -> str:
     return f"{PARTITION} >= '{start.isoformat()}' AND {PARTITION} <= '{end.isoformat()}'"
 
 
-def ensure_table(spark: SparkSession, path: str, example: DataFrame, attempts: int = 5) -> None:
-    """Create the table (empty, partitioned by date) unless it exists; concurrent creators retry."""
-    from delta.tables import DeltaTable
-
-    for attempt in range(attempts):
-        if DeltaTable.isDeltaTable(spark, path):
-            return
-        try:
-            example.limit(0).write.format("delta").mode("append").partitionBy(PARTITION).save(path)
-            return
-        except Exception as exc:
-            if attempt == attempts - 1 or not any(marker in str(exc) for marker in _RETRYABLE):
-                raise
-            time.sleep(0.2 * (attempt + 1))
-
-
 def replace_range(
     spark: SparkSession, path: str, rows: DataFrame, start: date, end: date, attempts: int = 5
 ) -> tuple[int, dict[str, str]]:
     """Replace partitions [start, end] with `rows`; returns the Delta version and its operation metrics."""
     from delta.tables import DeltaTable
 
-    ensure_table(spark, path, rows)
     # One file per date partition: readers (training sets, materialization) pay per file.
     rows = rows.repartition(PARTITION)
     for attempt in range(attempts):
         try:
             (
+                # The first write creates the table (partitioned by date) in the same commit. Two
+                # creators at once (publishing holds the table's lease, so only without it): the
+                # loser's commit conflicts and is retried against the table the winner created.
                 rows.write.format("delta")
                 .mode("overwrite")
+                .partitionBy(PARTITION)
                 .option("replaceWhere", range_predicate(start, end))
                 # Which days this commit replaced: incremental materialization reads only those.
                 .option("userMetadata", json.dumps({DAYS_METADATA: [start.isoformat(), end.isoformat()]}))
@@ -107,7 +94,7 @@ def _replaced_days(commits: list[Any]) -> list[tuple[date, date]] | None:
 
 
 def _empty_append(commit: Any) -> bool:
-    """An append of no files, as `ensure_table` creates a table: it changed no day."""
+    """An append of no files (how featurelake created tables before their first write): it changed no day."""
     mode = (commit["operationParameters"] or {}).get("mode")
     return mode == "Append" and (commit["operationMetrics"] or {}).get("numFiles") == "0"
 
