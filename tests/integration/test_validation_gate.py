@@ -254,7 +254,8 @@ def test_row_checks_read_the_cached_offending_rows_and_each_still_finds_its_own(
     checks = [c for c in view_checks(registry, view, *DAYS) if c.kind == "rows"]
     expected_checks = {"inside_partition", "inside_run", "not_future", "embedding_dim:behaviour_embedding"}
     assert {c.name for c in checks} == expected_checks
-    cached, offending = _cache_shared_queries(bad, checks)
+    cached: list = []
+    offending = _cache_shared_queries(bad, checks, cached)
     assert offending == offending_rows_query(checks) and len(cached) == 1
     try:
         for check in checks:
@@ -281,13 +282,15 @@ def test_the_uniqueness_groups_are_cached_once_for_both_of_its_queries(spark, la
     conf, registry = lake
     rows = _rows(spark, registry, conf, "user_orders", DAYS)
     (unique,) = [c for c in view_checks(registry, registry.view("user_orders"), *DAYS) if c.kind == "duplicates"]
-    cached, offending = _cache_shared_queries(rows, [unique])
+    cached: list = []
+    offending = _cache_shared_queries(rows, [unique], cached)
     try:
         assert offending is None and len(cached) == 1
         count_query = f"SELECT count(*) FROM ({duplicates_query(unique.kwargs['column_list'])})"
         plan = spark.sql(count_query.format(batch=GX_BATCH_VIEW))._jdf.queryExecution().withCachedData().toString()
         assert "InMemoryRelation" in plan.splitlines()[1] and "copies" in plan.splitlines()[1], plan
-        assert _cache_shared_queries(rows, [unique]) == ([], None)
+        again: list = []
+        assert _cache_shared_queries(rows, [unique], again) is None and again == []
     finally:
         for frame in cached:
             frame.unpersist()

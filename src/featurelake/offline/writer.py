@@ -17,13 +17,8 @@ from featurelake.offline.tables import PARTITION
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-DAYS_METADATA = "featurelake_days"
-_NO_DAYS_CHANGED = {
-    "OPTIMIZE",
-    "VACUUM START",
-    "VACUUM END",
-    "CREATE TABLE",
-}  # commit userMetadata: the [first, last] day a write replaced
+DAYS_METADATA = "featurelake_days"  # commit userMetadata: the [first, last] day a write replaced
+_NO_DAYS_CHANGED = ("OPTIMIZE", "VACUUM START", "VACUUM END", "CREATE TABLE")  # operations that replace no day
 _RETRYABLE = ("ConcurrentAppendException", "ProtocolChangedException", "MetadataChangedException",
               "ConcurrentDeleteReadException", "already exists", "DELTA_CONCURRENT")  # fmt: skip
 

@@ -118,9 +118,10 @@ def validate_rows(
     label = run_name(view.name, start, end, purpose)
     total = rows.count()  # computes (and caches, if asked) the batch before the lock is taken and the clock starts
     started = time.monotonic()
-    cached, offending = _cache_shared_queries(rows, checks)
     by_name = {c.name: c for c in checks}
+    cached: list[DataFrame] = []
     try:
+        offending = _cache_shared_queries(rows, checks, cached)
         with validation_lock(paths.gx_root):
             checkpoint = view_checkpoint(context, name, checks, offending)
             built_after = time.time() - 1
@@ -131,7 +132,8 @@ def validate_rows(
             localize_data_docs(paths.local_reports_dir, paths.web_assets_dir, since=built_after)
             paths.publish_reports(since=built_after)
             (validation,) = result.run_results.values()
-            failed = [by_name[_check_name(r)] for r in validation.results if _failed_column_check(r)]
+            checked = [(by_name[_check_name(r)], r) for r in validation.results]
+            failed = [c for c, r in checked if c.kind not in ("rows", "duplicates") and _failed_column_check(r)]
             days = _days_of_failures(checkpoint, rows, failed, keys)
     finally:
         for frame in cached:
@@ -150,22 +152,22 @@ def validate_rows(
     )
 
 
-def _cache_shared_queries(rows: DataFrame, checks: list[Check]) -> tuple[list[DataFrame], str | None]:
+def _cache_shared_queries(rows: DataFrame, checks: list[Check], cached: list[DataFrame]) -> str | None:
     """Run and cache, once, what several of Great Expectations' queries would each compute over
     the whole batch: the rows any row check selects (`offending_rows_query`) and the uniqueness
     check's groups (its count and its rows query each group every row).
 
     They run as Great Expectations runs its queries (same SQL, same view name), so Spark's
-    cache manager substitutes the results into them. Returns what this call cached (a query
-    already cached, as a row view's backfill caches the uniqueness query, is left alone; the
-    caller unpersists the rest) and the offending-rows query, None when there is none or it
-    cannot run on this batch (a column missing: each check then reports its own error)."""
+    cache manager substitutes the results into them. What this call caches is appended to
+    `cached`, for the caller to unpersist (a query already cached, as a row view's backfill
+    caches the uniqueness query, is left alone). Returns the offending-rows query, None when
+    there is none or it cannot run on this batch (a column missing: each check then reports
+    its own error)."""
     from pyspark.errors import AnalysisException
 
     offending = offending_rows_query(checks)
     queries = [offending, *[duplicates_query(c.kwargs["column_list"]) for c in checks if c.kind == "duplicates"]]
     rows.createOrReplaceTempView(GX_BATCH_VIEW)
-    cached = []
     for query in queries:
         if query is None:
             continue
@@ -176,7 +178,7 @@ def _cache_shared_queries(rows: DataFrame, checks: list[Check]) -> tuple[list[Da
                 frame.count()
         except AnalysisException:
             offending = None if query == offending else offending
-    return cached, offending
+    return offending
 
 
 def _failed_column_check(result: Any) -> bool:
