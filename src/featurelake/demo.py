@@ -111,8 +111,6 @@ def run_demo(
     say: Say = print,
     jobs_dir: Path = Path("jobs"),
 ) -> ModelScore:
-    import pyarrow.dataset  # noqa: F401  (here: the generator thread should import nothing)
-
     from featurelake.demo_data import churn_labels, generate
     from featurelake.store import FeatureStore
     from featurelake.validation.context import ValidationPaths

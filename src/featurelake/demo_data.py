@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset  # here, not lazily in pq.write_to_dataset: run_demo's generator thread imports nothing
 import pyarrow.parquet as pq
 
 EMBEDDING_DIM = 16

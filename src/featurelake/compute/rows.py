@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from featurelake.compute.source import feature_value_column
 from featurelake.offline.tables import CREATED_TIMESTAMP, EVENT_TIMESTAMP, PARTITION
 from featurelake.specs.models import Feature
-from featurelake.validation.checks import GX_BATCH_VIEW, duplicates_query
+from featurelake.validation.checks import as_gx_query, duplicates_query
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -40,8 +40,7 @@ def without_exact_duplicates(rows: DataFrame, keys: list[str]) -> tuple[DataFram
     the columns but differ elsewhere stay, for that check to report.
     """
     identity = [*keys, EVENT_TIMESTAMP, CREATED_TIMESTAMP]
-    rows.createOrReplaceTempView(GX_BATCH_VIEW)
-    repeated = rows.sparkSession.sql(duplicates_query(identity).format(batch=GX_BATCH_VIEW)).persist()
+    repeated = as_gx_query(rows, duplicates_query(identity)).persist()
     if repeated.count() == 0:
         return rows, repeated
     return rows.dropDuplicates(), repeated

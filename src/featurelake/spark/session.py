@@ -85,7 +85,7 @@ def session_log_file() -> Path | None:
     return _started_log[-1] if _started_log else None
 
 
-def snapshot_partitions(settings: Mapping[str, str], master: str = "") -> str:
+def snapshot_partitions(settings: Mapping[str, str], master: str) -> str:
     """The session's shuffle partitions, at most Delta's 50, and in local mode at most the
     local cores: there more tasks than cores only add per-task cost. On 2 cores, 2 instead of
     8 took the three table snapshots of `make demo`'s spark-submit training set from 3.9 s to

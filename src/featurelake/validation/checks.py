@@ -12,12 +12,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from featurelake.offline.tables import CREATED_TIMESTAMP, EVENT_TIMESTAMP, PARTITION
 from featurelake.registry.model import Registry
 from featurelake.specs.models import FeatureView
 from featurelake.validation.stats import FeatureStats
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
 
 Severity = Literal["error", "warn", "info"]
 # Great Expectations' query metrics name the batch `tmp_view` (query_table, query_row_count):
@@ -133,6 +136,14 @@ def rows_query(check: Check, offending: str | None = None) -> str:
     """The query of a `rows` check: the rows its condition selects, from the offending rows if given."""
     source = f"({offending}) AS offending" if offending else "{batch}"
     return f"SELECT * FROM {source} WHERE {check.condition}"
+
+
+def as_gx_query(rows: DataFrame, query: str) -> DataFrame:
+    """`query` (with its `{batch}` placeholder) over `rows`, named as Great Expectations'
+    query metrics name the batch: a cached result of it is what Spark's cache manager then
+    substitutes into their identical query."""
+    rows.createOrReplaceTempView(GX_BATCH_VIEW)
+    return rows.sparkSession.sql(query.format(batch=GX_BATCH_VIEW))
 
 
 def duplicates_query(columns: list[str]) -> str:

@@ -16,7 +16,7 @@ from featurelake.offline.tables import EVENT_TIMESTAMP, PARTITION
 from featurelake.registry.model import Registry
 from featurelake.storage import is_object_store, join
 from featurelake.validation.assets import localize_data_docs
-from featurelake.validation.checks import GX_BATCH_VIEW, Check, duplicates_query, offending_rows_query, view_checks
+from featurelake.validation.checks import Check, as_gx_query, duplicates_query, offending_rows_query, view_checks
 from featurelake.validation.context import ValidationPaths, validation_context, validation_lock
 from featurelake.validation.preload import wait_for_imports
 from featurelake.validation.stats import previous_stats
@@ -167,12 +167,11 @@ def _cache_shared_queries(rows: DataFrame, checks: list[Check], cached: list[Dat
 
     offending = offending_rows_query(checks)
     queries = [offending, *[duplicates_query(c.kwargs["column_list"]) for c in checks if c.kind == "duplicates"]]
-    rows.createOrReplaceTempView(GX_BATCH_VIEW)
     for query in queries:
         if query is None:
             continue
         try:
-            frame = rows.sparkSession.sql(query.format(batch=GX_BATCH_VIEW))
+            frame = as_gx_query(rows, query)
             if not (frame.storageLevel.useMemory or frame.storageLevel.useDisk):
                 cached.append(frame.persist())
                 frame.count()
