@@ -11,6 +11,7 @@ from featurelake.online.redis_server import free_port
 from featurelake.spark.object_store import ObjectStoreJarsMissingError, s3a_settings
 from featurelake.spark.session import (
     LOCAL_DRIVER_JAVA_OPTIONS,
+    LOCAL_LISTING_THRESHOLD,
     SparkMasterUnreachableError,
     check_master_reachable,
     settings_without_jars,
@@ -87,3 +88,20 @@ def test_s3a_settings_follow_the_endpoint_and_carry_no_credentials() -> None:
     assert settings["spark.hadoop.fs.s3a.endpoint.region"] == "eu-west-1"
     assert not any("key" in k.lower() or "secret" in k.lower() for k in settings)
     assert "spark.hadoop.fs.s3a.endpoint" not in s3a_settings(S3Settings())  # AWS itself: s3a's own default
+
+
+@pytest.mark.parametrize(
+    ("master", "settings", "expected"),
+    [
+        ("local[2]", "", LOCAL_LISTING_THRESHOLD),
+        ("local[2]", "    spark.sql.sources.parallelPartitionDiscovery.threshold: '64'\n", "64"),
+        ("spark://h:7077", "", None),
+    ],
+)
+def test_local_sessions_list_files_in_the_driver_instead_of_a_spark_job(
+    tmp_path: Path, master: str, settings: str, expected: str | None
+) -> None:
+    conf = tmp_path / "conf.yaml"
+    conf.write_text(f"project: t\nspark:\n  master: {master}\n  settings:\n    spark.ui.enabled: 'false'\n{settings}")
+    got = settings_without_jars(load_config(conf, env={})).get("spark.sql.sources.parallelPartitionDiscovery.threshold")
+    assert got == expected

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from featurelake import __version__
 from featurelake.errors import FeaturelakeError
 from featurelake.offline.as_of_join import LABEL_TS, ViewRequest, as_of_join, prune_rows
+from featurelake.offline.delta_log import read_version
 from featurelake.offline.tables import committed_version, table_path
 from featurelake.registry.model import FeatureRef, Registry
 from featurelake.spark.times import TIME_TYPES, as_timestamp, type_name
@@ -178,7 +179,7 @@ def view_requests(
         version = (pinned or {}).get(view_name)
         if version is None:
             version = latest
-        rows = spark.read.format("delta").option("versionAsOf", version).load(path)
+        rows = read_version(spark, path, version)
         features = tuple(registry.feature(view_name, n) for n in names)
         outputs = tuple(f"{view_name}__{n}" if full_feature_names else n for n in names)
         keys = tuple(registry.join_keys(view_name))

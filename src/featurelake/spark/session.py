@@ -23,6 +23,7 @@ LOCAL_DRIVER_JAVA_OPTIONS = "-XX:+UseParallelGC"
 DEFAULT_SNAPSHOT_PARTITIONS = "8"
 LOG4J2_DRIVER = Path(__file__).resolve().parents[1] / "resources" / "log4j2-driver.properties"
 DELTA_SNAPSHOT_PARTITIONS = 50  # Delta's own default
+LOCAL_LISTING_THRESHOLD = "10000"
 
 
 def spark_settings(conf: FeaturelakeConfig) -> dict[str, str]:
@@ -51,6 +52,11 @@ def settings_without_jars(conf: FeaturelakeConfig) -> dict[str, str]:
     # fresh process. A view's log holds few files per commit (one per date partition), so
     # fewer tasks are plenty (`snapshot_partitions`); conf/ settings still win.
     settings["spark.databricks.delta.snapshotPartitions"] = snapshot_partitions(conf.spark.settings, conf.spark.master)
+    if local_cores(conf.spark.master) is not None:
+        # Reading more than 32 paths lists them in a Spark job; in local mode that job runs in
+        # this JVM anyway and costs ~1.5 s cold, where the driver lists a few thousand local
+        # files in milliseconds (training sets read a version's files by name: offline/delta_log).
+        settings["spark.sql.sources.parallelPartitionDiscovery.threshold"] = LOCAL_LISTING_THRESHOLD
     settings["spark.driver.extraJavaOptions"] = driver_java_options(conf)
     settings.update(object_store_settings_for_spark(conf.spark.jars_dir, conf.lake_root))
     settings.update(conf.spark.settings)
