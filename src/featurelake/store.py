@@ -186,7 +186,7 @@ class FeatureStore:
         pinned: dict[str, int] | None,
         registry: tuple[Registry, int | None],
     ) -> TrainingSetInfo:
-        from featurelake.offline.training_set import build, write_atomically, write_metadata
+        from featurelake.offline.training_set import build, output_rows, write_atomically, write_metadata
 
         started = time.monotonic()
         frame, info = build(self.spark, registry[0], self.config.lake_root, labels, refs, timestamp_column,
@@ -196,7 +196,7 @@ class FeatureStore:
         write_atomically(frame, output, output_format, overwrite)
         info.timings_s["join_and_write"] = round(time.monotonic() - written, 3)
         info.output, info.output_format = output, output_format
-        info.output_rows = self.spark.read.format(output_format).load(output).count()
+        info.output_rows = output_rows(self.spark, output, output_format)
         info.timings_s["total"] = round(time.monotonic() - started, 3)
         write_metadata(info, output, self.config.lake_root)
         return info

@@ -21,6 +21,7 @@ from featurelake import __version__
 from featurelake.errors import FeaturelakeError
 from featurelake.offline.as_of_join import LABEL_TS, ViewRequest, as_of_join, prune_rows
 from featurelake.offline.delta_log import read_version
+from featurelake.offline.footers import local_parquet_files, row_count, time_stats
 from featurelake.offline.tables import committed_version, table_path
 from featurelake.registry.model import FeatureRef, Registry
 from featurelake.spark.times import TIME_TYPES, as_timestamp, type_name
@@ -233,6 +234,41 @@ def _label_entities_only(rows: DataFrame, labels: DataFrame, keys: tuple[str, ..
     return rows.join(F.broadcast(entities), list(keys), "left_semi")
 
 
+def _is_parquet(labels: Any, labels_format: str | None) -> bool:
+    if not isinstance(labels, (str, Path)):
+        return False
+    return (labels_format or _format_of(str(labels))) == "parquet"
+
+
+def _label_stats(frame: DataFrame, column: str, parquet: bool) -> dict[str, Any]:
+    """Rows, time range (epoch micros), unparsable and null times of the labels: from the
+    parquet footers when they hold it (offline.footers), else one Spark job."""
+    from pyspark.sql import functions as F
+
+    files = local_parquet_files(frame) if parquet and type_name(frame, column) == "TimestampType" else None
+    footers = None if files is None else time_stats(files, column)
+    if footers is not None:
+        return {"n": footers.rows, "lo": footers.lo, "hi": footers.hi, "bad": 0, "null": footers.nulls}
+    return (
+        frame.agg(
+            F.count(F.lit(1)).alias("n"),
+            F.min(F.unix_micros(LABEL_TS)).alias("lo"),
+            F.max(F.unix_micros(LABEL_TS)).alias("hi"),
+            F.sum(F.when(F.col(LABEL_TS).isNull() & F.col(column).isNotNull(), 1)).alias("bad"),
+            F.sum(F.when(F.col(column).isNull(), 1)).alias("null"),
+        )
+        .collect()[0]
+        .asDict()
+    )
+
+
+def output_rows(spark: SparkSession, output: str, fmt: str) -> int:
+    """Rows of a written training set: the footers' counts for local parquet, else a count."""
+    frame = spark.read.format(fmt).load(output)
+    files = local_parquet_files(frame) if fmt == "parquet" else None
+    return row_count(files) if files is not None else frame.count()
+
+
 def build(
     spark: SparkSession,
     registry: Registry,
@@ -245,7 +281,6 @@ def build(
     pinned: dict[str, int] | None = None,
 ) -> tuple[DataFrame, TrainingSetInfo]:
     """The training set as a lazy DataFrame, plus what it reads (checks run eagerly)."""
-    from pyspark.sql import functions as F
 
     started = time.monotonic()
     frame, where = read_labels(spark, labels, labels_format)
@@ -255,13 +290,7 @@ def build(
     requests, tables = view_requests(spark, registry, lake_root, refs, full_feature_names, pinned)
     _check_names(frame, requests, where)
     frame = _label_ts(frame, timestamp_column, where)
-    stats = frame.agg(
-        F.count(F.lit(1)).alias("n"),
-        F.min(F.unix_micros(LABEL_TS)).alias("lo"),
-        F.max(F.unix_micros(LABEL_TS)).alias("hi"),
-        F.sum(F.when(F.col(LABEL_TS).isNull() & F.col(timestamp_column).isNotNull(), 1)).alias("bad"),
-        F.sum(F.when(F.col(timestamp_column).isNull(), 1)).alias("null"),
-    ).collect()[0]
+    stats = _label_stats(frame, timestamp_column, parquet=_is_parquet(labels, labels_format))
     if not stats["n"]:
         raise EmptyLabelsError(labels=where)
     if stats["bad"] or stats["null"]:
