@@ -150,29 +150,35 @@ class OnlineFeaturesFastPath:
             self.app.state.server, self.settings, authorization.decode("latin-1") if authorization else None,
             length.decode("latin-1") if length else None, _body(receive),
         )  # fmt: skip
+        client = scope.get("client")
+        # Counted before the answer leaves: a client that then scrapes /metrics already sees it.
+        observe(self.access, "POST", status, started, entities, client[0] if client else None)
         await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", b"application/json"),
                                 (b"content-length", str(len(payload)).encode())]})  # fmt: skip
         await send({"type": "http.response.body", "body": payload})
-        client = scope.get("client")
-        observe(self.access, "POST", status, started, entities, client[0] if client else None)
 
     async def _metered(self, scope: Scope, receive: Receive, send: Send) -> None:
         """FastAPI's endpoints, counted and timed per endpoint and status like the hot one."""
-        started, status = time.perf_counter(), 500
+        started, counted = time.perf_counter(), False
+        endpoint = scope["path"] if scope["path"] in _KNOWN else "other"  # bounded label values
+
+        def count(status: int) -> None:
+            nonlocal counted
+            counted = True
+            REQUESTS.labels(endpoint, str(status)).inc()
+            LATENCY.labels(endpoint, str(status)).observe(time.perf_counter() - started)
 
         async def capture(message: MutableMapping[str, Any]) -> None:
-            nonlocal status
             if message["type"] == "http.response.start":
-                status = message["status"]
+                count(message["status"])  # before it leaves, as on the hot path
             await send(message)
 
         try:
             await self.app(scope, receive, capture)
         finally:
-            endpoint = scope["path"] if scope["path"] in _KNOWN else "other"  # bounded label values
-            REQUESTS.labels(endpoint, str(status)).inc()
-            LATENCY.labels(endpoint, str(status)).observe(time.perf_counter() - started)
+            if not counted:
+                count(500)
 
 
 async def _body(receive: Receive) -> AsyncIterator[bytes]:
