@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from featurelake.offline.delta_log import live_files, read_version
+from featurelake.offline.delta_log import commit_infos, live_files, read_version
 
 SCHEMA = "user_id long, event_timestamp timestamp, score double, tier string, date date"
 
@@ -94,3 +94,33 @@ def test_what_the_replay_does_not_handle_is_read_by_delta(spark, tmp_path: Path,
     assert live_files(path, last) is None
     expected = rows_of(spark.read.format("delta").option("versionAsOf", last).load(path))
     pd.testing.assert_frame_equal(rows_of(read_version(spark, path, last)), expected, check_dtype=False)
+
+
+def test_commit_infos_answer_what_deltas_history_answers(spark, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The commits featurelake asks about (replaced days, the newest commit's metrics) read from
+    the log equal Delta's `history()`; a range the log no longer holds is None, not a guess."""
+    from delta.tables import DeltaTable
+
+    from featurelake.offline import writer
+    from featurelake.offline.writer import days_ever_written, days_since
+
+    path = str(tmp_path / "table")
+    last = history_table(spark, path, {"delta.checkpointInterval": "3"})
+    history = sorted(DeltaTable.forPath(spark, path).history().collect(), key=lambda c: c["version"])
+    infos = commit_infos(path)
+    assert infos is not None and [c["version"] for c in infos] == list(range(last + 1))
+    for info, row in zip(infos, history, strict=True):
+        assert (info["operation"], info.get("operationParameters"), info.get("operationMetrics")) == (
+            row["operation"], row["operationParameters"], row["operationMetrics"]
+        ), f"version {row['version']}"  # fmt: skip
+    assert [c["version"] for c in commit_infos(path, last - 2) or []] == [last - 1, last]
+    assert commit_infos(path, last) == []
+    newest = writer._newest_commit(spark, path)
+    assert (newest["version"], newest["operationMetrics"]) == (last, history[-1]["operationMetrics"])
+
+    # featurelake's commits record the days they replaced; these plain writes do not, so both
+    # answers are "unknown" (None), and after a cleanup the local answer stays None.
+    assert days_ever_written(spark, path) is None and days_since(spark, path, last) == []
+    Path(path, "_delta_log", f"{1:020d}.json").unlink()
+    assert commit_infos(path) is None and commit_infos(path, 0) is None
+    assert commit_infos(path, 1) is not None

@@ -195,3 +195,18 @@ def test_a_first_publish_keeps_the_newest_written_rows_unless_the_table_holds_ot
     assert quiet, "random data: users with rows on the first days only"
     assert refresh_latest(spark, str(lake), view, ["user_id"], v2, written)
     _assert_latest(spark, registry, lake, v2, "latest rows")
+
+
+def test_a_rerun_of_every_written_day_takes_its_rows_as_they_are(spark, registry: Registry, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A snapshot of the version before exists, but the new commit replaced every day the table
+    ever held: the newest written rows are the snapshot, including for users the rerun dropped
+    (whose rows the old snapshot still had)."""
+    lake, view = tmp_path / "lake", registry.view("snaps_latest")
+    source = random_snapshots(seed=23)
+    v1, written = _publish_rows(spark, registry, lake, source, date(2025, 5, 1), date(2025, 5, 10))
+    assert refresh_latest(spark, str(lake), view, ["user_id"], v1, written)
+    dropped = source[source.user_id % 5 != 0].assign(created=lambda f: f.created + pd.Timedelta(hours=1))
+    v2, written = _publish_rows(spark, registry, lake, dropped, date(2025, 5, 1), date(2025, 5, 10))
+    assert refresh_latest(spark, str(lake), view, ["user_id"], v2, written)
+    _assert_latest(spark, registry, lake, v2, "latest rows")
+    assert not (read_latest(spark, str(lake), view, ["user_id"], v2).rows.toPandas().user_id % 5 == 0).any()

@@ -77,6 +77,28 @@ def read_version(spark: SparkSession, table: str, version: int) -> DataFrame:
     return spark.read.schema(schema).option("basePath", table).parquet(*files.paths)
 
 
+def commit_infos(table: str, after: int = -1) -> list[dict[str, Any]] | None:
+    """The `commitInfo` of every commit of `table` after version `after`, oldest first, each
+    with its `version`: what Delta's `history()` answers, without its Spark job. None when a
+    commit in that range is no longer in the log (cleaned up) or records no commitInfo: the
+    caller then cannot know what those commits changed."""
+    storage = storage_for(table)
+    log = join(table, "_delta_log")
+    versions = sorted(int(m[1]) for m in map(_COMMIT.fullmatch, storage.list(log)) if m)
+    wanted = [v for v in versions if v > after]
+    if wanted != list(range(after + 1, (versions[-1] if versions else after) + 1)):
+        return None
+    infos = []
+    for v in wanted:
+        lines = storage.read(join(log, f"{v:020d}.json")).splitlines()
+        actions = (json.loads(line) for line in lines if b'"commitInfo"' in line)
+        info = next((a["commitInfo"] for a in actions if "commitInfo" in a), None)
+        if info is None:
+            return None
+        infos.append({**info, "version": v})
+    return infos
+
+
 def _newest_checkpoint(names: list[str], version: int) -> tuple[int, list[str]]:
     """(first commit to replay, the checkpoint's part files): the newest complete checkpoint
     at or before `version`, or none (replay from commit 0)."""

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 from featurelake.offline.tables import CREATED_TIMESTAMP, EVENT_TIMESTAMP, PARTITION, table_path
 from featurelake.offline.writer import days_ever_written, days_since, each_day
 from featurelake.specs.models import FeatureView
-from featurelake.storage import StorageError, join, storage_for
+from featurelake.storage import StorageError, is_object_store, join, storage_for
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -131,9 +131,16 @@ def _after_write(
     `version` wrote; None when there is no such snapshot (or it cannot be patched exactly)."""
     if written is None:
         return None
+    # The table holds only the written rows (a first backfill, or a rerun of the whole range):
+    # group them, still cached, rather than patch a snapshot with all of them. Asked first where
+    # the log is read without Spark; on an object store reading it costs a request per commit,
+    # so only when there is no snapshot to patch.
+    local = not is_object_store(lake_root)
+    if local and _only_written_days(spark, lake_root, view, written):
+        return newest_rows(written.rows, keys)
     stored = _stored_latest(spark, latest_dir(lake_root, view), latest_columns(view, keys))
-    if stored is None and _only_written_days(spark, lake_root, view, written):
-        return newest_rows(written.rows, keys)  # from the cached rows, not the table read back
+    if stored is None and not local and _only_written_days(spark, lake_root, view, written):
+        return newest_rows(written.rows, keys)
     if stored is None or stored[1] != version - 1:
         return None
     return _patch(stored[0], written.rows, keys, each_day([(written.start, written.end)]))

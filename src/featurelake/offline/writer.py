@@ -12,7 +12,9 @@ import time
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from featurelake.offline.tables import PARTITION
+from featurelake.offline.delta_log import commit_infos
+from featurelake.offline.tables import PARTITION, committed_version
+from featurelake.storage import is_object_store
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -31,7 +33,6 @@ def replace_range(
     spark: SparkSession, path: str, rows: DataFrame, start: date, end: date, attempts: int = 5
 ) -> tuple[int, dict[str, str]]:
     """Replace partitions [start, end] with `rows`; returns the Delta version and its operation metrics."""
-    from delta.tables import DeltaTable
 
     # One file per date partition: readers (training sets, materialization) pay per file.
     rows = rows.repartition(PARTITION)
@@ -54,14 +55,30 @@ def replace_range(
             if attempt == attempts - 1 or not any(marker in str(exc) for marker in _RETRYABLE):
                 raise
             time.sleep(0.2 * (attempt + 1))
-    commit = DeltaTable.forPath(spark, path).history(1).collect()[0]
-    return int(commit["version"]), dict(commit["operationMetrics"] or {})
+    commit = _newest_commit(spark, path)
+    return int(commit["version"]), dict(commit.get("operationMetrics") or {})
+
+
+def _newest_commit(spark: SparkSession, path: str) -> dict[str, Any]:
+    """The table's newest commit (its version, operation metrics, ...)."""
+    from delta.tables import DeltaTable
+
+    if not is_object_store(path):
+        newest = committed_version(path)
+        commits = None if newest is None else commit_infos(path, newest - 1)
+        if commits:
+            return commits[-1]
+    return DeltaTable.forPath(spark, path).history(1).collect()[0].asDict()
 
 
 def days_since(spark: SparkSession, path: str, after_version: int) -> list[tuple[date, date]] | None:
-    """Day ranges replaced by commits after `after_version`; None when one is not ours (read all)."""
+    """Day ranges replaced by commits after `after_version`; None when one is not ours, or (local
+    tables) no longer in the log: then the caller reads everything."""
     from delta.tables import DeltaTable
 
+    if not is_object_store(path):
+        commits = commit_infos(path, after_version)
+        return None if commits is None else _replaced_days(commits)
     return _replaced_days(DeltaTable.forPath(spark, path).history().where(f"version > {after_version}").collect())
 
 
@@ -70,6 +87,9 @@ def days_ever_written(spark: SparkSession, path: str) -> list[tuple[date, date]]
     ours, or when the log no longer reaches back to the creation (cleaned-up history)."""
     from delta.tables import DeltaTable
 
+    if not is_object_store(path):
+        local = commit_infos(path)
+        return None if not local else _replaced_days(local)
     commits = DeltaTable.forPath(spark, path).history().collect()
     if not commits or min(int(c["version"]) for c in commits) != 0:
         return None
@@ -77,9 +97,11 @@ def days_ever_written(spark: SparkSession, path: str) -> list[tuple[date, date]]
 
 
 def _replaced_days(commits: list[Any]) -> list[tuple[date, date]] | None:
+    """`commits`: Delta's history rows, or the commitInfo of each commit read from the log."""
     ranges = []
     for commit in commits:
-        metadata = json.loads(commit["userMetadata"]) if commit["userMetadata"] else {}
+        commit = commit if isinstance(commit, dict) else commit.asDict()
+        metadata = json.loads(commit["userMetadata"]) if commit.get("userMetadata") else {}
         if DAYS_METADATA in metadata:
             start, end = metadata[DAYS_METADATA]
             ranges.append((date.fromisoformat(start), date.fromisoformat(end)))
@@ -90,8 +112,8 @@ def _replaced_days(commits: list[Any]) -> list[tuple[date, date]] | None:
 
 def _empty_append(commit: Any) -> bool:
     """An append of no files (how featurelake created tables before their first write): it changed no day."""
-    mode = (commit["operationParameters"] or {}).get("mode")
-    return mode == "Append" and (commit["operationMetrics"] or {}).get("numFiles") == "0"
+    mode = (commit.get("operationParameters") or {}).get("mode")
+    return mode == "Append" and (commit.get("operationMetrics") or {}).get("numFiles") == "0"
 
 
 def each_day(ranges: list[tuple[date, date]]) -> list[str]:
