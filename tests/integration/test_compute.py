@@ -120,6 +120,25 @@ def test_row_view_keeps_source_rows_with_expressions(spark, demo_lake, test_conf
     expected = merged.spend_30d / merged.purchases_7d.where(merged.purchases_7d != 0)
     pd.testing.assert_series_equal(merged.spend_per_purchase, expected, check_names=False)
     assert (pd.to_datetime(merged.created_timestamp, utc=True) == merged.created).all()
+    assert_stats_of_table(registry.view("user_stats"), test_conf.lake_root, table, days=3)
+
+
+def assert_stats_of_table(view, lake_root: str, table: pd.DataFrame, days: int) -> None:  # type: ignore[no-untyped-def]
+    """The statistics a backfill stored (computed in its checks' pass over the source) are
+    those of the rows it wrote, day by day."""
+    from featurelake.validation.stats import FeatureStats, stats_dir
+
+    stored = {p.stem: FeatureStats.from_json(p.read_text()) for p in Path(stats_dir(lake_root, view)).glob("*.json")}
+    assert table.date.nunique() == days
+    for day, frame in table.groupby("date"):
+        stats = stored[str(day)]
+        assert stats.rows == len(frame)
+        assert stats.newest_event_us == int(pd.Timestamp(frame.event_timestamp.max()).value // 1000)
+        for feature in view.features:
+            column, got = frame[feature.name], stats.features[feature.name]
+            assert got.null_rate == pytest.approx(column.isna().mean()), feature.name
+            assert (got.min, got.max) == (pytest.approx(column.min()), pytest.approx(column.max())), feature.name
+            assert got.mean == pytest.approx(column.mean()) and got.stddev == pytest.approx(column.std(ddof=0))
 
 
 def test_embeddings_are_float_arrays_of_the_declared_dim(spark, demo_lake, test_conf: FeaturelakeConfig) -> None:  # type: ignore[no-untyped-def]
@@ -209,3 +228,4 @@ def test_exact_duplicate_source_rows_are_written_once_and_conflicting_ones_fail_
     assert result.rows_written == len(table) == len(source) - 4
     assert not table.duplicated(["user_id", "event_timestamp", "created_timestamp"]).any()
     assert set(table.user_id) == set(source.user_id)
+    assert_stats_of_table(registry.view("user_stats"), lake, table, days=1)  # of the rows written once

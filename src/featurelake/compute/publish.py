@@ -40,6 +40,7 @@ def publish_rows(
     paths: ValidationPaths,
     lease: LeaseConf | None = None,
     cache: bool = True,
+    stats: list[FeatureStats] | None = None,
 ) -> Published:
     """Validate `rows` (days [start, end] of the view), then replace those days with them.
 
@@ -48,7 +49,8 @@ def publish_rows(
     A failed blocking check raises ValidationFailedError before anything is written.
     Online views get their latest-rows table refreshed (offline.latest).
     Statistics of each published day are stored for drift checks of later runs and for
-    freshness checks; the gate's verdict is recorded either way (validation.records).
+    freshness checks (`stats`: already computed from exactly these rows); the gate's verdict
+    is recorded either way (validation.records).
     Everything that writes the table (and its snapshot) holds the table's lease
     (storage.lease): one writer per table, which Delta's S3 log store needs.
     """
@@ -58,7 +60,8 @@ def publish_rows(
     if cache:
         rows = rows.persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        stats = _stats_first(rows, view, run_name(view.name, start, end, "publish"))
+        if stats is None:
+            stats = _stats_first(rows, view, run_name(view.name, start, end, "publish"))
         outcome = validate_rows(registry, view_name, rows, start, end, paths)
         if not outcome.passed:
             write_gate_record(paths.lake_root, outcome, delta_version=None)

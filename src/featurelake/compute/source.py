@@ -122,6 +122,16 @@ def _time_filter(raw: DataFrame, column: str, lo: datetime, hi: datetime) -> Col
     return predicate
 
 
+def _expression_types(raw: DataFrame, features: list[Feature]) -> dict[int, DataType]:
+    """The type of each feature's source expression, from one analysis of them all (no Spark
+    job; one round trip to the JVM instead of one per feature)."""
+    from pyspark.sql import functions as F
+
+    exprs = {i: f.source_expression for i, f in enumerate(features) if f.source_expression is not None}
+    analysed = raw.select(*[F.expr(e).alias(f"_t{i}") for i, e in exprs.items()]).schema if exprs else None
+    return {i: analysed[f"_t{i}"].dataType for i in exprs} if analysed else {}
+
+
 def read_events(
     spark: SparkSession, registry: Registry, view: FeatureView, lake_root: str, lo: datetime, hi: datetime
 ) -> DataFrame:
@@ -138,12 +148,13 @@ def read_events(
     bad_ts = (F.col(ts_column).isNotNull() & ts.isNull()) if raw_is_string else F.lit(False)
     created = as_timestamp(raw, source.created_timestamp) if source.created_timestamp else ts
     values = []
+    found_types = _expression_types(raw, view.features)
     for i, feature in enumerate(view.features):
         if feature.source_expression is None:  # count(*)
             values.append(F.lit(1).alias(feature_value_column(i)))
             continue
         value = F.expr(feature.source_expression)
-        found = raw.select(value).schema.fields[0].dataType  # analysis only, no Spark job
+        found = found_types[i]
         if not _fits(feature, found):
             raise SourceColumnTypeError(view=view.name, source=source.name, column=feature.source_expression,
                                         found=found.simpleString(), expected=feature.dtype,

@@ -21,7 +21,7 @@ from featurelake.specs.models import FeatureView
 from featurelake.storage import join, storage_for
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame
+    from pyspark.sql import Column, DataFrame, Row
 
 _ORDERED = {"int64", "double", "timestamp", "string", "bool"}
 _NUMERIC = {"int64", "double"}
@@ -66,6 +66,12 @@ def stats_dir(lake_root: str, view: FeatureView) -> str:
 
 def compute_stats(rows: DataFrame, view: FeatureView, run: str) -> list[FeatureStats]:
     """One aggregation job: stats of every feature for every partition of `rows`."""
+    return stats_of_days(rows.groupBy(PARTITION).agg(*stats_aggregations(view)).collect(), view, run)
+
+
+def stats_aggregations(view: FeatureView) -> list[Column]:
+    """The aggregations (over rows of the view's shape, grouped by partition) that `stats_of_days`
+    reads: a caller may group with more of its own in the same job."""
     from pyspark.sql import functions as F
 
     aggs = [F.count(F.lit(1)).alias("_rows"), F.unix_micros(F.max(EVENT_TIMESTAMP)).alias("_newest_us")]
@@ -79,8 +85,13 @@ def compute_stats(rows: DataFrame, view: FeatureView, run: str) -> list[FeatureS
             ]
         if feature.dtype in _NUMERIC:
             aggs += [F.avg(col).alias(f"{i}_mean"), F.stddev_pop(col).alias(f"{i}_stddev")]
+    return aggs
+
+
+def stats_of_days(days: list[Row], view: FeatureView, run: str) -> list[FeatureStats]:
+    """FeatureStats from the collected result of `stats_aggregations` grouped by partition."""
     result = []
-    for row in rows.groupBy(PARTITION).agg(*aggs).collect():
+    for row in days:
         values = row.asDict()
         total = int(values["_rows"])
         features = {
