@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-from featurelake.storage import is_object_store, join, storage_for
+from featurelake.storage import StorageNotFoundError, is_object_store, join, storage_for
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -90,7 +90,10 @@ def commit_infos(table: str, after: int = -1) -> list[dict[str, Any]] | None:
         return None
     infos = []
     for v in wanted:
-        lines = storage.read(join(log, f"{v:020d}.json")).splitlines()
+        try:
+            lines = storage.read(join(log, f"{v:020d}.json")).splitlines()
+        except StorageNotFoundError:  # cleaned up between the listing and the read
+            return None
         actions = (json.loads(line) for line in lines if b'"commitInfo"' in line)
         info = next((a["commitInfo"] for a in actions if "commitInfo" in a), None)
         if info is None:
