@@ -8,6 +8,7 @@ be left to Delta's reader.
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
@@ -124,3 +125,25 @@ def test_commit_infos_answer_what_deltas_history_answers(spark, tmp_path: Path) 
     Path(path, "_delta_log", f"{1:020d}.json").unlink()
     assert commit_infos(path) is None and commit_infos(path, 0) is None
     assert commit_infos(path, 1) is not None
+
+
+def test_days_since_say_unknown_when_the_log_lost_a_commit(spark, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Both ways of asking which days were replaced since a version (the log read in Python for
+    local tables, Delta's history() for object stores) agree, and both answer None once log
+    cleanup removed a commit of that range: history() alone would list the rest as if whole."""
+    import json
+
+    from featurelake.offline import writer
+
+    path = str(tmp_path / "table")
+    for day in range(1, 6):
+        days = {"userMetadata": json.dumps({writer.DAYS_METADATA: [f"2025-05-0{day}"] * 2})}
+        write_day(spark, path, day, range(day, 20), "overwrite", {**days, "delta.checkpointInterval": "2"})
+    assert list(Path(path, "_delta_log").glob(f"{2:020d}.checkpoint.parquet"))
+    expected = [(date(2025, 5, d), date(2025, 5, d)) for d in range(2, 6)]
+    assert writer.days_since(spark, path, 0) == expected == writer._days_since_by_history(spark, path, 0)
+    assert writer.days_since(spark, path, 4) == [] == writer._days_since_by_history(spark, path, 4)
+
+    Path(path, "_delta_log", f"{1:020d}.json").unlink()  # what cleanup removes: commits before a checkpoint
+    assert writer.days_since(spark, path, 0) is None and writer._days_since_by_history(spark, path, 0) is None
+    assert writer.days_since(spark, path, 1) == expected[1:] == writer._days_since_by_history(spark, path, 1)

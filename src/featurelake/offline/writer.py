@@ -74,12 +74,21 @@ def _newest_commit(spark: SparkSession, path: str) -> dict[str, Any]:
 def days_since(spark: SparkSession, path: str, after_version: int) -> list[tuple[date, date]] | None:
     """Day ranges replaced by commits after `after_version`; None when one is not ours, or (local
     tables) no longer in the log: then the caller reads everything."""
-    from delta.tables import DeltaTable
-
     if not is_object_store(path):
         commits = commit_infos(path, after_version)
         return None if commits is None else _replaced_days(commits)
-    return _replaced_days(DeltaTable.forPath(spark, path).history().where(f"version > {after_version}").collect())
+    return _days_since_by_history(spark, path, after_version)
+
+
+def _days_since_by_history(spark: SparkSession, path: str, after_version: int) -> list[tuple[date, date]] | None:
+    """`days_since` through Delta's `history()`, which lists only the commits still in the log:
+    when the first one after `after_version` was cleaned up, what it replaced is unknown (None)."""
+    from delta.tables import DeltaTable
+
+    commits = DeltaTable.forPath(spark, path).history().where(f"version > {after_version}").collect()
+    if commits and min(int(c["version"]) for c in commits) != after_version + 1:
+        return None
+    return _replaced_days(commits)
 
 
 def days_ever_written(spark: SparkSession, path: str) -> list[tuple[date, date]] | None:
