@@ -9,6 +9,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from featurelake.offline.delta_log import read_commit_info
 from featurelake.offline.tables import table_path
 from featurelake.offline.training_set import TRAINING_SETS_DIR
 from featurelake.offline.writer import DAYS_METADATA
@@ -32,17 +33,17 @@ class Commit:
 
 def delta_history(lake_root: str, view: FeatureView, limit: int = HISTORY_LIMIT) -> list[Commit]:
     """The newest `limit` commits of the view's Delta table, newest first, from `_delta_log/`."""
-    log = join(table_path(lake_root, view), "_delta_log")
+    table = table_path(lake_root, view)
+    log = join(table, "_delta_log")
     storage = storage_for(log)
     names = [n for n in storage.list(log) if n.endswith(".json") and n[:-5].isdigit()]
     commits = []
     for name in sorted(names, reverse=True)[:limit]:
         try:
-            lines = storage.read(join(log, name)).decode().splitlines()
+            info = read_commit_info(table, int(name[:-5]))
         except StorageNotFoundError:  # cleaned up by log retention between list and read
             continue
-        info: dict[str, Any] = next((json.loads(x)["commitInfo"] for x in lines if x.startswith('{"commitInfo"')), {})
-        commits.append(_commit(int(name[:-5]), info))
+        commits.append(_commit(int(name[:-5]), info or {}))
     return commits
 
 

@@ -91,15 +91,21 @@ def commit_infos(table: str, after: int = -1) -> list[dict[str, Any]] | None:
     infos = []
     for v in wanted:
         try:
-            lines = storage.read(join(log, f"{v:020d}.json")).splitlines()
+            info = read_commit_info(table, v)
         except StorageNotFoundError:  # cleaned up between the listing and the read
             return None
-        actions = (json.loads(line) for line in lines if b'"commitInfo"' in line)
-        info = next((a["commitInfo"] for a in actions if "commitInfo" in a), None)
         if info is None:
             return None
         infos.append({**info, "version": v})
     return infos
+
+
+def read_commit_info(table: str, version: int) -> dict[str, Any] | None:
+    """The `commitInfo` action of one commit of `table`; None when the commit records none.
+    Raises StorageNotFoundError when the commit is not in the log (cleaned up)."""
+    lines = storage_for(table).read(join(table, "_delta_log", f"{version:020d}.json")).splitlines()
+    actions = (json.loads(line) for line in lines if b'"commitInfo"' in line)
+    return next((a["commitInfo"] for a in actions if "commitInfo" in a), None)
 
 
 def _newest_checkpoint(names: list[str], version: int) -> tuple[int, list[str]]:

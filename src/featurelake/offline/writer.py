@@ -12,7 +12,7 @@ import time
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from featurelake.offline.delta_log import commit_infos
+from featurelake.offline.delta_log import commit_infos, read_commit_info
 from featurelake.offline.tables import PARTITION, committed_version
 from featurelake.storage import is_object_store
 
@@ -63,11 +63,10 @@ def _newest_commit(spark: SparkSession, path: str) -> dict[str, Any]:
     """The table's newest commit (its version, operation metrics, ...)."""
     from delta.tables import DeltaTable
 
-    if not is_object_store(path):
-        newest = committed_version(path)
-        commits = None if newest is None else commit_infos(path, newest - 1)
-        if commits:
-            return commits[-1]
+    newest = None if is_object_store(path) else committed_version(path)
+    info = None if newest is None else read_commit_info(path, newest)  # log cleanup never removes the newest
+    if info is not None:
+        return {**info, "version": newest}
     return DeltaTable.forPath(spark, path).history(1).collect()[0].asDict()
 
 
@@ -97,8 +96,8 @@ def days_ever_written(spark: SparkSession, path: str) -> list[tuple[date, date]]
     from delta.tables import DeltaTable
 
     if not is_object_store(path):
-        local = commit_infos(path)
-        return None if not local else _replaced_days(local)
+        logged = commit_infos(path)
+        return _replaced_days(logged) if logged else None
     commits = DeltaTable.forPath(spark, path).history().collect()
     if not commits or min(int(c["version"]) for c in commits) != 0:
         return None
