@@ -49,3 +49,32 @@ def test_great_expectations_loads_in_the_background_while_the_main_thread_import
         [sys.executable, "-c", CHECK, str(test_conf_path)], capture_output=True, text=True, timeout=300, check=False
     )
     assert done.returncode == 0, done.stderr[-3000:]
+
+
+# A fresh interpreter, where nothing has imported pandas yet (as in the CLI).
+PANDAS = """
+import importlib.abc, sys, threading
+
+seen = []
+
+class Spy(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        seen.append((threading.current_thread().name, name))
+
+sys.meta_path.insert(0, Spy())
+from featurelake.config import load_config
+from featurelake.spark.session import build_spark_session
+
+assert "pandas" not in sys.modules
+spark = build_spark_session(load_config(sys.argv[1]), app_name="pandas-import-test")
+assert ("featurelake-import-pandas", "pandas") in seen, "pandas was not imported while the JVM started"
+assert spark.range(3).toPandas()["id"].tolist() == [0, 1, 2]
+spark.stop()
+"""
+
+
+def test_pandas_is_imported_while_the_driver_jvm_starts(test_conf_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", PANDAS, str(test_conf_path)], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]

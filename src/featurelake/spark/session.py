@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import socket
 import sys
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -146,6 +148,27 @@ def _prepare_environment(master: str) -> None:
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 
 
+def _import_pandas_while_the_jvm_starts() -> None:
+    """Start importing pandas (with numpy and pyarrow) in a thread.
+
+    A session's Python side imports pandas (~0.5-0.7 s here) after its JVM is up; until then
+    the driver only waits for the JVM to start, with the GIL released. Importing it in that
+    wait takes it off every fresh process's path (the CLI, each Airflow task). When the main
+    thread gets to its own import, it waits for this one to finish (Python's per-module
+    import locks); neither import chain needs a module the other is importing first."""
+    if "pandas" in sys.modules:
+        return
+
+    def load() -> None:
+        try:
+            for name in ("numpy", "pyarrow", "pandas"):  # in the order pandas itself loads them
+                importlib.import_module(name)
+        except Exception:  # the main thread imports them again and reports the error
+            return
+
+    threading.Thread(target=load, name="featurelake-import-pandas", daemon=True).start()
+
+
 def build_spark_session(
     conf: FeaturelakeConfig,
     app_name: str | None = None,
@@ -164,6 +187,8 @@ def build_spark_session(
         builder = builder.master(conf.spark.master)
     for key, value in {**spark_settings(conf), **(extra or {})}.items():
         builder = builder.config(key, value)
+    if "PYSPARK_GATEWAY_PORT" not in os.environ:
+        _import_pandas_while_the_jvm_starts()
     with launcher_environment(conf):
         session = builder.getOrCreate()
     _started_log.append(spark_log_file(conf))
