@@ -268,3 +268,45 @@ def test_delta_output_and_metadata_contents(world, spark, tmp_path: Path) -> Non
     assert set(meta["tables"]) == {"stats", "product"} and all("delta_version" in t for t in meta["tables"].values())
     assert meta["featurelake_version"] and meta["timings_s"]["total"] > 0
     assert info.labels == "<pandas DataFrame>"
+
+
+# Keys whose shift by 30 bits wraps, around zero, and the extremes of a long.
+WRAPPING_KEYS = np.array(
+    [-(2**63), 2**63 - 1, -1, 0, 1, 2**33, -(2**33) - 1, 2**40 + 7, -(2**50), 2**62 + 3], dtype=np.int64
+)
+
+
+@pytest.mark.parametrize("years_back", [0, 60], ids=["2025", "before-1970"])
+def test_the_pre_sort_changes_no_result_where_its_packed_key_wraps(world, spark, years_back: int) -> None:  # type: ignore[no-untyped-def]
+    """as_of_join first sorts each partition on the key shifted 30 bits with the minute below
+    it, which wraps for keys beyond +-2^33 and misorders minutes before 1970: only the speed
+    may suffer, the window's own sort decides. Against the oracle, with ties on whole hours."""
+    from featurelake.offline.as_of_join import LABEL_TS, ViewRequest, as_of_join
+
+    store, _, tables, _ = world
+    shift = pd.DateOffset(years=years_back)
+    rows = tables["stats"].copy()
+    rows["user_id"] = WRAPPING_KEYS[rows.user_id.to_numpy() % len(WRAPPING_KEYS)]
+    rows = rows.drop_duplicates(["user_id", "event_timestamp", "created_timestamp"])
+    rows["event_timestamp"] -= shift
+    rows["created_timestamp"] -= shift
+    rng = np.random.default_rng(7)
+    labels = pd.DataFrame({
+        "user_id": rng.choice(WRAPPING_KEYS, 400),
+        "event_timestamp": T0 - shift + pd.to_timedelta(rng.integers(-86400, 22 * 86400, 400) // 3600 * 3600, unit="s"),
+    })  # fmt: skip
+    features = tuple(store.registry.feature("stats", n) for n in ("spend", "purchases"))
+    request = ViewRequest(store.registry.view("stats"), ("user_id",), features, ("spend", "purchases"),
+                          spark.createDataFrame(rows.drop(columns=["date"])))  # fmt: skip
+    frame = spark.createDataFrame(labels)
+    got = as_of_join(frame.withColumn(LABEL_TS, frame.event_timestamp), [request]).toPandas()
+
+    expected = labels.copy()
+    picked = []
+    for key, t in zip(labels.user_id, labels.event_timestamp, strict=True):
+        times = rows.event_timestamp
+        seen = rows[(rows.user_id == key) & (times <= t) & (times >= t - pd.Timedelta("3d"))]
+        picked.append(seen.sort_values(["event_timestamp", "created_timestamp"]).iloc[-1] if len(seen) else None)
+    expected["spend"] = [None if p is None else p.spend for p in picked]
+    expected["purchases"] = [-1 if p is None or p.purchases is pd.NA else p.purchases for p in picked]
+    assert normalise(got) == normalise(expected)

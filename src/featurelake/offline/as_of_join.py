@@ -76,6 +76,30 @@ def prune_rows(request: ViewRequest, lo_us: int, hi_us: int) -> DataFrame:
     return request.rows.where(bounds).select(*columns)
 
 
+_INTEGRAL = {"ByteType", "ShortType", "IntegerType", "LongType"}
+_LOW_30_BITS = (1 << 30) - 1  # minutes since 1970 fit until the year 4011
+
+
+def _in_entity_and_minute_order(union: DataFrame, keys: tuple[str, ...]) -> DataFrame:
+    """The rows spread by entity as the window needs them and, when the entity is one
+    integral column, each partition put roughly in the window's order first.
+
+    The window sorts by (key, time, kind, created). Spark's sort compares an 8-byte prefix of
+    the first column and, on a tie, both whole rows; every row of an entity ties on the key,
+    and those comparisons read rows scattered in memory: a third of the join's task time on
+    1M labels (benchmarks/README.md). Sorting first on one long, the key shifted left by 30
+    bits with the minute in the low bits, is a radix sort; the window's sort then finds its input in order
+    and makes one pass over it. The long only orders the input: a key beyond +-2^33, whose
+    shift wraps, makes this first sort less useful, never the result different, because the
+    window still sorts by the exact columns."""
+    from pyspark.sql import functions as F
+
+    if len(keys) != 1 or type(union.schema[keys[0]].dataType).__name__ not in _INTEGRAL:
+        return union
+    minute = F.floor(F.unix_seconds(F.col(_T)) / 60).bitwiseAND(_LOW_30_BITS)  # bit operations never overflow
+    return union.repartition(*keys).sortWithinPartitions(F.shiftleft(F.col(keys[0]).cast("long"), 30).bitwiseOR(minute))
+
+
 def _join_entity(labels: DataFrame, keys: tuple[str, ...], requests: list[ViewRequest]) -> DataFrame:
     """One pass for all views of one entity: labels keep every column, features are added."""
     from pyspark.sql import Window
@@ -104,6 +128,7 @@ def _join_entity(labels: DataFrame, keys: tuple[str, ...], requests: list[ViewRe
     union = parts[0]
     for part in parts[1:]:
         union = union.unionByName(part, allowMissingColumns=True)
+    union = _in_entity_and_minute_order(union, keys)
     before = Window.partitionBy(*keys).orderBy(_T, _KIND, _CREATED).rowsBetween(Window.unboundedPreceding, 0)
     latest = [F.last(f"_fl_v{j}", ignorenulls=True).over(before).alias(f"_fl_v{j}") for j in range(len(requests))]
     joined = union.select(_KIND, _T, _LABEL, *latest).where(F.col(_KIND) == 1)
