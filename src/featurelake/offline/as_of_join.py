@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from featurelake.offline.tables import CREATED_TIMESTAMP, EVENT_TIMESTAMP
+from featurelake.spark.times import type_name
 from featurelake.specs.models import Feature, FeatureView, duration_seconds
 
 if TYPE_CHECKING:
@@ -88,16 +89,17 @@ def _in_entity_and_minute_order(union: DataFrame, keys: tuple[str, ...]) -> Data
     the first column and, on a tie, both whole rows; every row of an entity ties on the key,
     and those comparisons read rows scattered in memory: a third of the join's task time on
     1M labels (benchmarks/README.md). Sorting first on one long, the key shifted left by 30
-    bits with the minute in the low bits, is a radix sort; the window's sort then finds its input in order
-    and makes one pass over it. The long only orders the input: a key beyond +-2^33, whose
-    shift wraps, makes this first sort less useful, never the result different, because the
-    window still sorts by the exact columns."""
+    bits with the minute in the low bits, is a radix sort; the window's sort then finds its
+    input in order and makes one pass over it. The long only orders the input: a key beyond
+    +-2^33, whose shift wraps, makes this first sort less useful, never the result different,
+    because the window still sorts by the exact columns."""
     from pyspark.sql import functions as F
 
-    if len(keys) != 1 or type(union.schema[keys[0]].dataType).__name__ not in _INTEGRAL:
+    if len(keys) != 1 or type_name(union, keys[0]) not in _INTEGRAL:
         return union
     minute = F.floor(F.unix_seconds(F.col(_T)) / 60).bitwiseAND(_LOW_30_BITS)  # bit operations never overflow
-    return union.repartition(*keys).sortWithinPartitions(F.shiftleft(F.col(keys[0]).cast("long"), 30).bitwiseOR(minute))
+    packed = F.shiftleft(F.col(keys[0]).cast("long"), 30).bitwiseOR(minute)
+    return union.repartition(*keys).sortWithinPartitions(packed)
 
 
 def _join_entity(labels: DataFrame, keys: tuple[str, ...], requests: list[ViewRequest]) -> DataFrame:
