@@ -270,6 +270,25 @@ def test_delta_output_and_metadata_contents(world, spark, tmp_path: Path) -> Non
     assert info.labels == "<pandas DataFrame>"
 
 
+def test_parquet_outputs_are_written_without_dictionary_pages(world, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Dictionaries of mostly distinct times and doubles only cost time (OUTPUT_WRITE_OPTIONS):
+    no column chunk has one, and every label's row is there."""
+    import pyarrow.parquet as pq
+
+    store, _, _, labels = world
+    store.build_training_set(labels, str(tmp_path / "set"), features=["stats", "product:price"])
+    files = sorted((tmp_path / "set").rglob("*.parquet"))
+    assert files
+    chunks = [
+        meta.row_group(g).column(c)
+        for meta in (pq.ParquetFile(f).metadata for f in files)
+        for g in range(meta.num_row_groups)
+        for c in range(meta.num_columns)
+    ]
+    assert chunks and not [c.path_in_schema for c in chunks if c.has_dictionary_page]
+    assert sum(pq.ParquetFile(f).metadata.num_rows for f in files) == len(labels)
+
+
 # Keys whose shift by 30 bits wraps, around zero, and the extremes of a long.
 WRAPPING_KEYS = np.array(
     [-(2**63), 2**63 - 1, -1, 0, 1, 2**33, -(2**33) - 1, 2**40 + 7, -(2**50), 2**62 + 3], dtype=np.int64

@@ -315,6 +315,13 @@ def build(
     return as_of_join(frame, pruned), info
 
 
+# A training set's columns are mostly distinct values (times, doubles): parquet's dictionary
+# encoding fills a dictionary per column chunk, finds it too large and falls back to plain,
+# which cost ~1 s of a 1M-label build. Plain from the start: files ~8% larger, same values.
+# Delta passes only fs.* options to its writer, so a delta output keeps the dictionaries.
+OUTPUT_WRITE_OPTIONS = {"parquet": {"parquet.enable.dictionary": "false"}}
+
+
 def write_atomically(frame: DataFrame, output: str, fmt: str, overwrite: bool) -> None:
     """Write to a sibling staging folder, then move it into place: a failed build leaves no output.
 
@@ -327,7 +334,7 @@ def write_atomically(frame: DataFrame, output: str, fmt: str, overwrite: bool) -
     _remove_leftovers(parent, name)
     staging = join(parent, f".{name}.tmp-{uuid.uuid4().hex[:8]}")
     try:
-        frame.write.format(fmt).save(staging)
+        frame.write.format(fmt).options(**OUTPUT_WRITE_OPTIONS.get(fmt, {})).save(staging)
         if storage.exists(output):
             old = join(parent, f".{name}.old-{uuid.uuid4().hex[:8]}")
             storage.move_tree(output, old)
