@@ -277,16 +277,16 @@ def test_parquet_outputs_are_written_without_dictionary_pages(world, tmp_path: P
 
     store, _, _, labels = world
     store.build_training_set(labels, str(tmp_path / "set"), features=["stats", "product:price"])
-    files = sorted((tmp_path / "set").rglob("*.parquet"))
-    assert files
+    metas = [pq.ParquetFile(f).metadata for f in sorted((tmp_path / "set").rglob("*.parquet"))]
+    assert metas
     chunks = [
         meta.row_group(g).column(c)
-        for meta in (pq.ParquetFile(f).metadata for f in files)
+        for meta in metas
         for g in range(meta.num_row_groups)
         for c in range(meta.num_columns)
     ]
     assert chunks and not [c.path_in_schema for c in chunks if c.has_dictionary_page]
-    assert sum(pq.ParquetFile(f).metadata.num_rows for f in files) == len(labels)
+    assert sum(meta.num_rows for meta in metas) == len(labels)
 
 
 # Keys whose shift by 30 bits wraps, around zero, and the extremes of a long.

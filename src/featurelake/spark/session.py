@@ -180,16 +180,13 @@ def build_spark_session(
     _prepare_environment(conf.spark.master)
     # Under spark-submit the JVM already runs (PythonRunner sets the gateway port): the
     # master given on its command line wins over conf/, and there is no JVM start to wait for.
-    launching_jvm = "PYSPARK_GATEWAY_PORT" not in os.environ
-    if launching_jvm:
-        check_master_reachable(conf.spark.master)
     builder = SparkSession.builder.appName(app_name or conf.spark.app_name)
-    if launching_jvm:
+    if "PYSPARK_GATEWAY_PORT" not in os.environ:
+        check_master_reachable(conf.spark.master)
         builder = builder.master(conf.spark.master)
+        _import_pandas_while_the_jvm_starts()
     for key, value in {**spark_settings(conf), **(extra or {})}.items():
         builder = builder.config(key, value)
-    if launching_jvm:
-        _import_pandas_while_the_jvm_starts()
     with launcher_environment(conf):
         session = builder.getOrCreate()
     _started_log.append(spark_log_file(conf))
