@@ -80,6 +80,7 @@ def test_good_batches_of_every_shipped_view_are_published(published) -> None:  #
     for rows, result in published.values():
         assert result.validation.passed, result.validation.summary()
         assert result.rows_written == rows > 0
+        assert result.validation.rows == rows  # Great Expectations' count of the batch
 
 
 def _future(frame):  # type: ignore[no-untyped-def]
@@ -175,11 +176,17 @@ def test_a_failed_check_reports_day_column_count_and_samples(spark, lake) -> Non
     bad = rows.withColumn("spend_30d", F.when(broken, F.lit(-7.5)).otherwise(F.col("spend_30d")))
     with pytest.raises(ValidationFailedError) as failure:
         publish_rows(spark, registry, "user_orders", bad, *DAYS, ValidationPaths.from_config(conf))
-    (result,) = [r for r in failure.value.fields["outcome"].failures if r.check.name == "between:spend_30d"]
+    outcome = failure.value.fields["outcome"]
+    (result,) = [r for r in outcome.failures if r.check.name == "between:spend_30d"]
     assert result.unexpected_count == rows.where(broken).count()
     assert result.days == (str(DAYS[1]),)
     assert result.samples == ("-7.5",)
     assert "column spend_30d" in result.line() and f"day(s) {DAYS[1]}" in result.line()
+    # A passing run lists no values (no scan for them); a failed column check runs the checkpoint
+    # again with them, under the same run id: one page for the run, with the values in it.
+    page = Path(outcome.data_docs)
+    assert [p.name for p in page.parent.glob("*.html")] == [page.name]
+    assert "-7.5" in page.read_text()
 
 
 def test_a_warn_expectation_reports_but_does_not_block(spark, lake) -> None:  # type: ignore[no-untyped-def]

@@ -59,6 +59,21 @@ def test_checks_become_great_expectations_expectations_with_severity_and_name() 
     assert "current_timestamp()" in rows.unexpected_rows_query  # type: ignore[attr-defined]
 
 
+def test_row_and_uniqueness_checks_count_their_rows_and_fetch_none() -> None:
+    """Great Expectations' UnexpectedRowsExpectation also fetches up to 200 of the rows (a Spark
+    query of its own) that BASIC results never report: the gate's checks ask for the count only."""
+    checks = _checks("user_orders")
+    for name in ("not_future", "inside_partition", "inside_run", "unique_row"):
+        expectation = to_expectation(checks[name])
+        needed = expectation.get_validation_dependencies(runtime_configuration={"result_format": "BASIC"})
+        assert set(needed.get_metric_names()) == {"unexpected_rows_query.row_count"}, name
+        assert expectation.description == checks[name].description  # the report still says what it checks
+        assert expectation._validate({"unexpected_rows_query.row_count": 2}) == {
+            "success": False,
+            "result": {"observed_value": 2},
+        }
+
+
 def test_data_docs_pages_are_pointed_at_vendored_assets(tmp_path: Path) -> None:
     assets = tmp_path / "assets"
     for package, member in ASSETS.values():

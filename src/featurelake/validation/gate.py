@@ -116,35 +116,36 @@ def validate_rows(
     name = f"{view.name}_v{view.version}"
     keys = registry.join_keys(view_name)
     label = run_name(view.name, start, end, purpose)
-    total = rows.count()  # computes (and caches, if asked) the batch before the lock is taken and the clock starts
     started = time.monotonic()
     by_name = {c.name: c for c in checks}
     cached: list[DataFrame] = []
     try:
+        # Also fills the batch's cache (when it is cached), before the lock is taken.
         offending = _cache_shared_queries(rows, checks, cached)
         with validation_lock(paths.gx_root):
-            checkpoint = view_checkpoint(context, name, checks, offending)
             built_after = time.time() - 1
-            result = checkpoint.run(
-                batch_parameters={"dataframe": rows},
-                run_id=RunIdentifier(run_name=label, run_time=datetime.now(UTC)),
-            )
+            run_id = RunIdentifier(run_name=label, run_time=datetime.now(UTC))
+            checkpoint = view_checkpoint(context, name, checks, offending)
+            validation = _run_checkpoint(checkpoint, rows, run_id)
+            failed = [c for c, r in _checked(validation, by_name) if _failed_column_check(c, r)]
+            if failed:
+                # Run again listing unexpected values, for the report and the message. The same
+                # run id: its stored result and its Data Docs page replace the first run's.
+                checkpoint = view_checkpoint(context, name, checks, offending, samples=SAMPLES)
+                validation = _run_checkpoint(checkpoint, rows, run_id)
             localize_data_docs(paths.local_reports_dir, paths.web_assets_dir, since=built_after)
             paths.publish_reports(since=built_after)
-            (validation,) = result.run_results.values()
-            checked = [(by_name[_check_name(r)], r) for r in validation.results]
-            failed = [c for c, r in checked if c.kind not in ("rows", "duplicates") and _failed_column_check(r)]
             days = _days_of_failures(checkpoint, rows, failed, keys)
     finally:
         for frame in cached:
             frame.unpersist()
-    results = tuple(_check_result(by_name[_check_name(r)], r, rows, keys, days) for r in validation.results)
+    results = tuple(_check_result(c, r, rows, keys, days) for c, r in _checked(validation, by_name))
     return ValidationOutcome(
         view.name,
         view.version,
         start,
         end,
-        total,
+        _batch_rows(validation, rows),
         label,
         results,
         _run_page(paths, name, label) or paths.data_docs_index,
@@ -180,10 +181,32 @@ def _cache_shared_queries(rows: DataFrame, checks: list[Check], cached: list[Dat
     return offending
 
 
-def _failed_column_check(result: Any) -> bool:
+def _run_checkpoint(checkpoint: Any, rows: DataFrame, run_id: Any) -> Any:
+    """The checkpoint's one validation result (a suite's results) over `rows`."""
+    result = checkpoint.run(batch_parameters={"dataframe": rows}, run_id=run_id)
+    (validation,) = result.run_results.values()
+    return validation
+
+
+def _batch_rows(validation: Any, rows: DataFrame) -> int:
+    """The batch's rows, as Great Expectations counted them for its column checks (`element_count`;
+    every suite has one, the entity keys' not-null check); counted here only if none reported it."""
+    for result in validation.results:
+        counted = (result.result or {}).get("element_count")
+        if isinstance(counted, int):
+            return counted
+    return rows.count()
+
+
+def _checked(validation: Any, by_name: dict[str, Check]) -> list[tuple[Check, Any]]:
+    return [(by_name[_check_name(r)], r) for r in validation.results]
+
+
+def _failed_column_check(check: Check, result: Any) -> bool:
     """A failed expectation over a column's values (it counts unexpected values), evaluated."""
     raised = (result.exception_info or {}).get("raised_exception")
-    return not result.success and not raised and "unexpected_count" in (result.result or {})
+    counted = "unexpected_count" in (result.result or {})
+    return check.kind not in ("rows", "duplicates") and not result.success and not raised and counted
 
 
 def _days_of_failures(

@@ -20,7 +20,8 @@ SAMPLES = 5
 def to_expectation(check: Check, offending: str | None = None) -> Expectation:
     """`offending`: the checks' shared offending-rows query (`offending_rows_query`), if any."""
     import great_expectations.expectations as gxe
-    from great_expectations.expectations.core.unexpected_rows_expectation import UnexpectedRowsExpectation
+
+    from featurelake.validation.expectations import UnexpectedRowCountExpectation
 
     common: dict[str, Any] = {
         # Data Docs does not show severities: the description says when a check never blocks.
@@ -29,10 +30,10 @@ def to_expectation(check: Check, offending: str | None = None) -> Expectation:
         "meta": {CHECK_META: check.name, "featurelake_severity": check.severity},
     }
     if check.kind == "rows":
-        return UnexpectedRowsExpectation(unexpected_rows_query=rows_query(check, offending), **common)
+        return UnexpectedRowCountExpectation(unexpected_rows_query=rows_query(check, offending), **common)
     if check.kind == "duplicates":
         query = duplicates_query(check.kwargs["column_list"])
-        return UnexpectedRowsExpectation(unexpected_rows_query=query, **common)
+        return UnexpectedRowCountExpectation(unexpected_rows_query=query, **common)
     cls = getattr(gxe, check.kind)
     column = {"column": check.column} if check.column else {}
     expectation: Expectation = cls(**column, **check.kwargs, **common)
@@ -40,12 +41,13 @@ def to_expectation(check: Check, offending: str | None = None) -> Expectation:
 
 
 def view_checkpoint(
-    context: AbstractDataContext, name: str, checks: list[Check], offending: str | None = None
+    context: AbstractDataContext, name: str, checks: list[Check], offending: str | None = None, samples: int = 0
 ) -> Checkpoint:
     """Create or replace the suite, validation definition and checkpoint called `name`.
 
     The suite is rebuilt from the checks on every run, so it always matches the specs.
     `offending`: the row checks' shared query (`offending_rows_query`), when the gate cached it.
+    `samples`: how many unexpected values each column check lists (`partial_unexpected_list`).
     """
     import great_expectations as gx
     from great_expectations.checkpoint.actions import UpdateDataDocsAction
@@ -63,10 +65,11 @@ def view_checkpoint(
     definition = context.validation_definitions.add_or_update(
         gx.ValidationDefinition(name=name, data=batch, suite=suite)
     )
-    # BASIC: the unexpected count and a few unexpected values. SUMMARY's value counts and index
-    # list cost two more scans of the batch per column check on every run; the gate asks for
-    # the index list (the days) of failed checks only.
-    result_format = {"result_format": "BASIC", "partial_unexpected_count": SAMPLES}
+    # BASIC: the unexpected count (and `samples` unexpected values). SUMMARY's value counts and
+    # index list cost two more scans of the batch per column check on every run; the gate asks
+    # for the index list (the days) of failed checks only. Listing values is a scan of the batch
+    # per column check too, passing or not: with none asked for, Spark plans no job for it.
+    result_format = {"result_format": "BASIC", "partial_unexpected_count": samples}
     checkpoint = gx.Checkpoint(
         name=name,
         validation_definitions=[definition],
