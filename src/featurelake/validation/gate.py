@@ -128,18 +128,19 @@ def validate_rows(
             checkpoint = view_checkpoint(context, name, checks, offending)
             validation = _run_checkpoint(checkpoint, rows, run_id)
             failed = [c for c, r in _checked(validation, by_name) if _failed_column_check(c, r)]
-            if failed:
-                # Run again listing unexpected values, for the report and the message. The same
-                # run id: its stored result and its Data Docs page replace the first run's.
+            if any(c.blocking for c in failed):
+                # A blocked batch: run again listing unexpected values, for the report its fix
+                # starts from. The same run id: its stored result and Data Docs page replace the
+                # first run's. (Warnings, which many runs have, list theirs in the summary only.)
                 checkpoint = view_checkpoint(context, name, checks, offending, samples=SAMPLES)
                 validation = _run_checkpoint(checkpoint, rows, run_id)
             localize_data_docs(paths.local_reports_dir, paths.web_assets_dir, since=built_after)
             paths.publish_reports(since=built_after)
-            days = _days_of_failures(checkpoint, rows, failed, keys)
+            listed = _listed_failures(checkpoint, rows, failed, keys)
     finally:
         for frame in cached:
             frame.unpersist()
-    results = tuple(_check_result(c, r, rows, keys, days) for c, r in _checked(validation, by_name))
+    results = tuple(_check_result(c, r, rows, keys, listed) for c, r in _checked(validation, by_name))
     return ValidationOutcome(
         view.name,
         view.version,
@@ -209,24 +210,29 @@ def _failed_column_check(check: Check, result: Any) -> bool:
     return check.kind not in ("rows", "duplicates") and not result.success and not raised and counted
 
 
-def _days_of_failures(
+def _listed_failures(
     checkpoint: Any, rows: DataFrame, failed: list[Check], keys: list[str]
-) -> dict[str, tuple[str, ...]]:
-    """The days of a few offending rows of each failed column check, from Great Expectations'
-    index list, asked for only now: in the checkpoint it would be one more scan of the batch
-    per check on every run, passing or not."""
+) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
+    """(days, values) of a few offending rows of each failed column check, from Great
+    Expectations' index list and unexpected values, asked for only now: in the checkpoint they
+    would be more scans of the batch per check on every run, passing or not."""
     if not failed:
         return {}
     definition = checkpoint.validation_definitions[0]
     batch = definition.batch_definition.get_batch(batch_parameters={"dataframe": rows})
     result_format = {"result_format": "SUMMARY", "partial_unexpected_count": SAMPLES,
                      "unexpected_index_column_names": [*keys, PARTITION]}  # fmt: skip
-    days = {}
+    listed = {}
     for check in failed:
-        listed = batch.validate(to_expectation(check), result_format=result_format).result
-        found = listed.get("partial_unexpected_index_list") or []
-        days[check.name] = tuple(sorted({str(i.get(PARTITION)) for i in found if isinstance(i, dict)}))
-    return days
+        found = batch.validate(to_expectation(check), result_format=result_format).result
+        indices = found.get("partial_unexpected_index_list") or []
+        days = tuple(sorted({str(i.get(PARTITION)) for i in indices if isinstance(i, dict)}))
+        listed[check.name] = (days, _samples(found))
+    return listed
+
+
+def _samples(details: dict[str, Any]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(_short(v) for v in details.get("partial_unexpected_list") or []))
 
 
 def _run_page(paths: ValidationPaths, suite: str, label: str) -> str | None:
@@ -247,7 +253,11 @@ def _check_name(result: Any) -> str:
 
 
 def _check_result(
-    check: Check, result: Any, rows: DataFrame, keys: list[str], days_of: dict[str, tuple[str, ...]]
+    check: Check,
+    result: Any,
+    rows: DataFrame,
+    keys: list[str],
+    listed: dict[str, tuple[tuple[str, ...], tuple[str, ...]]],
 ) -> CheckResult:
     if result.success:
         return CheckResult(check, True, observed=result.result.get("observed_value"))
@@ -257,8 +267,7 @@ def _check_result(
         return CheckResult(check, False, error=message[0][:300] if message else "unknown error")
     details = result.result
     count = details.get("unexpected_count")
-    samples = tuple(dict.fromkeys(_short(v) for v in details.get("partial_unexpected_list") or []))
-    days = days_of.get(check.name, ())
+    days, samples = listed.get(check.name, ((), _samples(details)))
     if check.kind == "rows":
         count = details.get("observed_value")
         samples, days = _offending_rows(rows, check, keys)
