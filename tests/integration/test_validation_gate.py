@@ -182,8 +182,8 @@ def test_a_failed_check_reports_day_column_count_and_samples(spark, lake) -> Non
     assert result.days == (str(DAYS[1]),)
     assert result.samples == ("-7.5",)
     assert "column spend_30d" in result.line() and f"day(s) {DAYS[1]}" in result.line()
-    # A passing run lists no values (no scan for them); a failed column check runs the checkpoint
-    # again with them, under the same run id: one page for the run, with the values in it.
+    # A passing run lists no values (no scan for them); a failed blocking column check runs the
+    # checkpoint again with them, under the same run id: one page for the run, with the values in it.
     page = Path(outcome.data_docs)
     assert [p.name for p in page.parent.glob("*.html")] == [page.name]
     assert "-7.5" in page.read_text()
