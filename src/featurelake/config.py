@@ -37,6 +37,8 @@ class SparkConf(_Model):
     master: str = "local[*]"
     app_name: str = "featurelake"
     jars_dir: Path = Path(".featurelake/jars")
+    # Local drivers on a JDK 25 with setup's AOT cache when the machine has one (spark/cds.py).
+    aot_cache: bool = True
     settings: dict[str, str] = Field(default_factory=dict)
 
 
@@ -239,6 +241,7 @@ def describe_config(conf: FeaturelakeConfig) -> dict[str, Any]:
         "spark": {
             "master": conf.spark.master,
             "jars_dir": str(conf.spark.jars_dir),
+            "aot_cache": conf.spark.aot_cache,
             "settings": dict(conf.spark.settings),
         },
         "s3": conf.s3.model_dump(),

@@ -74,8 +74,16 @@ def redis_cmd(
 @app.command("setup-jars")
 def setup_jars_cmd(conf: ConfOption = None) -> None:
     """Fetch Delta's and s3a's jars from Maven Central once, write spark-defaults for
-    spark-submit, and build the driver's class-data-sharing archive (when out of date)."""
-    from featurelake.spark.cds import CdsArchiveError, archive_is_current, build_archive
+    spark-submit, and build the driver's class-data-sharing archive and, on a machine with a
+    JDK 25, the local driver's AOT cache (when out of date)."""
+    from featurelake.spark.cds import (
+        CdsArchiveError,
+        aot_cache_is_current,
+        aot_jdk,
+        archive_is_current,
+        build_aot_cache,
+        build_archive,
+    )
     from featurelake.spark.jars import fetch_delta_jars
     from featurelake.spark.object_store import fetch_s3_jars
     from featurelake.spark.session import install_spark_defaults
@@ -91,6 +99,13 @@ def setup_jars_cmd(conf: ConfOption = None) -> None:
         try:
             out.print(f"driver class-data-sharing archive: {build_archive(config.source_file)}")
         except CdsArchiveError as exc:  # an optimisation: setup goes on without it
+            out.print(f"warning: {exc}")
+    jdk = aot_jdk() if config.spark.aot_cache else None
+    if jdk is not None and not aot_cache_is_current(config, jdk):
+        out.print(f"building the local driver's AOT cache on the JDK in {jdk} (once, about a minute)")
+        try:
+            out.print(f"local driver AOT cache: {build_aot_cache(config.source_file, jdk)}")
+        except CdsArchiveError as exc:
             out.print(f"warning: {exc}")
 
 
