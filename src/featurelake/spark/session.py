@@ -178,19 +178,56 @@ def build_spark_session(
     from pyspark.sql import SparkSession
 
     _prepare_environment(conf.spark.master)
+    settings = {"spark.app.name": app_name or conf.spark.app_name, **spark_settings(conf), **(extra or {})}
     # Under spark-submit the JVM already runs (PythonRunner sets the gateway port): the
     # master given on its command line wins over conf/, and there is no JVM start to wait for.
-    builder = SparkSession.builder.appName(app_name or conf.spark.app_name)
     if "PYSPARK_GATEWAY_PORT" not in os.environ:
         check_master_reachable(conf.spark.master)
-        builder = builder.master(conf.spark.master)
+        settings["spark.master"] = conf.spark.master
         _import_pandas_while_the_jvm_starts()
-    for key, value in {**spark_settings(conf), **(extra or {})}.items():
+        _launch_driver_jvm(conf, settings)
+    builder = SparkSession.builder
+    for key, value in settings.items():
         builder = builder.config(key, value)
-    with launcher_environment(conf):
-        session = builder.getOrCreate()
+    session = builder.getOrCreate()
     _started_log.append(spark_log_file(conf))
     return session
+
+
+class DriverStartError(FeaturelakeError):
+    template = "the Spark driver JVM did not start ({problem}); its output is in {log}"
+
+
+def _launch_driver_jvm(conf: FeaturelakeConfig, settings: Mapping[str, str]) -> None:
+    """Start this process's driver JVM as pyspark would, but with its output in Spark's log.
+
+    What a JVM prints before its logging starts ("WARNING: Using incubator modules", JDK 25's
+    "package ... not in java.base" for Spark's --add-opens) would otherwise reach the user's
+    terminal on every command. A JVM that fails to start says why in the same file, and the
+    error quotes it. Nothing to do when this process already has a JVM (a stopped session's)."""
+    from pyspark import SparkConf, SparkContext
+    from pyspark.java_gateway import launch_gateway
+
+    if SparkContext._gateway is not None:
+        return
+    log = spark_log_file(conf)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    launch_conf = SparkConf(loadDefaults=False).setAll(list(settings.items()))
+    with log.open("ab") as output, launcher_environment(conf):
+        start = output.tell()
+        try:
+            gateway = launch_gateway(launch_conf, popen_kwargs={"stdout": output, "stderr": output})  # type: ignore[no-untyped-call]
+        except Exception as exc:  # pyspark's JAVA_GATEWAY_EXITED: the reason is in the log
+            raise DriverStartError(problem=_jvm_output(log, start) or str(exc), log=str(log)) from None
+    SparkContext._ensure_initialized(gateway=gateway)
+
+
+def _jvm_output(log: Path, start: int, lines: int = 3) -> str:
+    """The last lines the JVM's launch wrote to the log, on one line."""
+    with log.open("rb") as text:
+        text.seek(start)
+        written = [line.strip() for line in text.read().decode(errors="replace").splitlines() if line.strip()]
+    return " | ".join(written[-lines:])
 
 
 def spark_submit_command(
