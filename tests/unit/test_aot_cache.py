@@ -56,10 +56,11 @@ def test_setup_picks_java_home_when_it_is_a_jdk_25_0_3_or_later_else_the_newest_
     assert aot_jdk(java_home="", jdk_dirs=[tmp_path / "missing"]) is None
 
 
-def _conf(tmp_path: Path, master: str = "local[2]", aot_cache: bool = True) -> FeaturelakeConfig:
+def _conf(tmp_path: Path, master: str = "local[2]", aot_cache: bool = True, options: str = "") -> FeaturelakeConfig:
     path = tmp_path / "conf.yaml"
+    settings = f"  settings:\n    spark.driver.extraJavaOptions: '{options}'\n" if options else ""
     path.write_text(f"project: t\nspark:\n  master: '{master}'\n  jars_dir: {tmp_path / 'jars'}\n"
-                    f"  aot_cache: {str(aot_cache).lower()}\n")  # fmt: skip
+                    f"  aot_cache: {str(aot_cache).lower()}\n{settings}")  # fmt: skip
     return load_config(path, env={})
 
 
@@ -76,14 +77,19 @@ def test_a_local_driver_runs_on_the_cache_s_jdk_with_the_cache(tmp_path: Path, m
     monkeypatch.delenv("SPARK_CONF_DIR", raising=False)
     jdk = _jdk(tmp_path, "jdk-25", "25.0.3")
     folder = _setup_built(tmp_path, jdk)
+    monkeypatch.setenv("SPARK_SUBMIT_OPTS", "-Dmine=1")
     conf = _conf(tmp_path)
     assert aot_java_home(conf) == jdk
-    assert cds_java_options(conf)[0] == f"-XX:AOTCache={folder / AOT_CACHE}"
-    assert not any("SharedArchiveFile" in o for o in cds_java_options(conf))  # the JVM refuses both
-    assert cds_environment(conf) == {"SPARK_CONF_DIR": str(folder / EMPTY_CONF), "JAVA_HOME": str(jdk)}
+    # Not in the command: the JVM refuses the archive beside the cache, and JDK 17 `-Xlog:aot`.
+    assert cds_java_options(conf) == []
+    assert cds_environment(conf) == {
+        "SPARK_CONF_DIR": str(folder / EMPTY_CONF),
+        "JAVA_HOME": str(jdk),
+        "SPARK_SUBMIT_OPTS": f"-Dmine=1 -XX:AOTCache={folder / AOT_CACHE} -Xlog:aot=off -Xlog:cds=off",
+    }
 
 
-@pytest.mark.parametrize("case", ["cluster", "turned off", "jdk gone", "no stamp", "own conf dir"])
+@pytest.mark.parametrize("case", ["cluster", "turned off", "own options", "jdk gone", "no stamp", "own conf dir"])
 def test_otherwise_a_driver_keeps_its_java_and_maps_the_archive(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str
 ) -> None:
@@ -91,7 +97,7 @@ def test_otherwise_a_driver_keeps_its_java_and_maps_the_archive(
     jdk = _jdk(tmp_path, "jdk-25", "25.0.3")
     folder = _setup_built(tmp_path, jdk)
     conf = _conf(tmp_path, master="spark://127.0.0.1:7077" if case == "cluster" else "local[2]",
-                 aot_cache=case != "turned off")  # fmt: skip
+                 aot_cache=case != "turned off", options="-Xss4m" if case == "own options" else "")  # fmt: skip
     if case == "jdk gone":
         (jdk / "bin" / "java").unlink()
     if case == "no stamp":

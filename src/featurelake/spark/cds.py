@@ -81,8 +81,10 @@ def archive_usable(conf: FeaturelakeConfig) -> bool:
 
 def aot_java_home(conf: FeaturelakeConfig) -> Path | None:
     """The JDK a driver runs on with setup's AOT cache: for a local master with `aot_cache`
-    on, when the cache and the JDK it was built with are there; None otherwise."""
-    if not (conf.spark.aot_cache and conf.spark.master.startswith("local")):
+    on and no JVM options of the conf's own, when the cache and the JDK it was built with are
+    there; None otherwise."""
+    own_options = "spark.driver.extraJavaOptions" in conf.spark.settings
+    if not (conf.spark.aot_cache and conf.spark.master.startswith("local")) or own_options:
         return None
     folder = cds_dir(conf)
     if not (folder / AOT_CACHE).is_file() or not _class_path_matches(conf):
@@ -95,21 +97,24 @@ def aot_java_home(conf: FeaturelakeConfig) -> Path | None:
 
 
 def cds_java_options(conf: FeaturelakeConfig) -> list[str]:
-    """The driver JVM options that map the AOT cache or the archive ([] when neither can be used)."""
-    if aot_java_home(conf) is not None:
-        return [f"-XX:AOTCache={cds_dir(conf) / AOT_CACHE}", *AOT_QUIET]
-    if not archive_usable(conf):
+    """The driver JVM options that map the archive ([] when it cannot be used, and when the
+    AOT cache is used instead: its options travel with its JDK, in cds_environment)."""
+    if aot_java_home(conf) is not None or not archive_usable(conf):
         return []
     return [f"-XX:SharedArchiveFile={cds_dir(conf) / ARCHIVE}", *QUIET]
 
 
 def cds_environment(conf: FeaturelakeConfig) -> dict[str, str]:
-    """What the spark-submit that starts a driver needs in its environment for the AOT cache
-    (its JDK) or the archive."""
+    """What the spark-submit that starts a driver needs in its environment for the archive,
+    or for the AOT cache: its JDK, and its options in SPARK_SUBMIT_OPTS (the driver JVM's
+    options from the environment). A command run without this environment then starts on its
+    own java without them: JDK 17 refuses `-Xlog:aot`."""
+    empty = str(cds_dir(conf) / EMPTY_CONF)
     home = aot_java_home(conf)
-    if home is not None:
-        return {"SPARK_CONF_DIR": str(cds_dir(conf) / EMPTY_CONF), "JAVA_HOME": str(home)}
-    return {"SPARK_CONF_DIR": str(cds_dir(conf) / EMPTY_CONF)} if archive_usable(conf) else {}
+    if home is None:
+        return {"SPARK_CONF_DIR": empty} if archive_usable(conf) else {}
+    options = [os.environ.get("SPARK_SUBMIT_OPTS", ""), f"-XX:AOTCache={cds_dir(conf) / AOT_CACHE}", *AOT_QUIET]
+    return {"SPARK_CONF_DIR": empty, "JAVA_HOME": str(home), "SPARK_SUBMIT_OPTS": " ".join(filter(None, options))}
 
 
 def jdk_version(home: Path) -> tuple[int, int, int] | None:
