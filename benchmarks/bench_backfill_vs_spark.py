@@ -13,7 +13,10 @@
 Each round times, fork to exit: `featurelake backfill` (compute, validation gate, Delta
 write, latest-rows snapshot, statistics) and `spark-submit benchmarks/handwritten/row_backfill.py`
 (read, compute the same columns, write the same date-partitioned Delta table), with the
-same Spark settings (featurelake's spark_submit_command). The two tables are then compared
+same Spark settings and the same driver JVM (featurelake's spark_submit_command and
+spark_submit_environment: its JDK and its class-data-sharing archive or AOT cache; before
+2026-12-07 the hand-written job got the archive's option without the environment that maps
+it, so it started without it). The two tables are then compared
 (every column but created_timestamp, as multisets) so both did the same work. Prints the
 medians and the ratio (issue #19's target: at most 1.5x).
 """
@@ -107,8 +110,8 @@ def gen_data_workload(base: Path) -> tuple[Path, str, list[str], Path, list[str]
     return conf_path, "user_stats", days, JOB, [source, *days, "user_id", "event_timestamp", "created", *casts]
 
 
-def timed(command: list[str], cwd: Path) -> float:
-    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "SPARK_LOCAL_IP": "127.0.0.1"}
+def timed(command: list[str], cwd: Path, environment: dict[str, str] | None = None) -> float:
+    env = {**(environment or os.environ), "PYSPARK_PYTHON": sys.executable, "SPARK_LOCAL_IP": "127.0.0.1"}
     started = time.perf_counter()
     proc = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False, env=env)
     seconds = time.perf_counter() - started
@@ -150,7 +153,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from featurelake.config import load_config
-    from featurelake.spark.session import spark_submit_command
+    from featurelake.spark.session import spark_submit_command, spark_submit_environment
 
     base = Path(tempfile.mkdtemp(prefix=f"fl-bench-vs-spark-{args.workload}-"))
     try:
@@ -159,11 +162,13 @@ def main() -> None:
         out = str(base / "handwritten" / view)
         ours_cmd = [str(BIN / "featurelake"), "backfill", view, "--start", start, "--end", end,
                     "--conf", str(conf_path)]  # fmt: skip
-        theirs_cmd = spark_submit_command(load_config(conf_path, env={}), job, [job_args[0], out, *job_args[1:]])
+        conf = load_config(conf_path, env={})
+        theirs_cmd = spark_submit_command(conf, job, [job_args[0], out, *job_args[1:]])
+        theirs_env = spark_submit_environment(conf)
         ours, theirs = [], []
         for _ in range(args.repeat):
             ours.append(timed(ours_cmd, base))
-            theirs.append(timed(theirs_cmd, base))
+            theirs.append(timed(theirs_cmd, base, theirs_env))
             print(f"  featurelake backfill {ours[-1]:.1f} s, hand-written job {theirs[-1]:.1f} s", flush=True)
         rows = same_tables(conf_path, view, out)
         a, b = statistics.median(ours), statistics.median(theirs)
